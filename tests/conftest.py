@@ -1,0 +1,53 @@
+"""Shared fixtures: a synthetic corpus with planted structure and small configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from w2v import config as config_lib  # noqa: E402
+
+GROUPS = 12
+GROUP_SIZE = 3
+FILLERS = 30
+
+
+def planted_corpus(path: Path, sentences: int = 3000, seed: int = 0) -> Path:
+    """Sentences that each mix the words of one group (g<i>w<j>) with random filler words.
+
+    Words of a group only ever share sentences with each other, so after training the nearest
+    neighbours of a group word must be its own group's words.
+    """
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(sentences):
+        g = rng.integers(GROUPS)
+        words = [f"g{g}w{rng.integers(GROUP_SIZE)}" for _ in range(6)]
+        words += [f"filler{rng.integers(FILLERS)}" for _ in range(3)]
+        rng.shuffle(words)
+        lines.append(" ".join(words))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def small_config(corpus: Path | str, output_dir: Path, **overrides: object) -> config_lib.Config:
+    """A config that trains on a small corpus in seconds; keyword overrides use section__key names."""
+    sets = [
+        f"data.corpus={corpus}", "data.min_count=1", "data.window=3", "data.subsample=0",
+        "data.chunk_tokens=4096", "model.embedding_dim=16", "model.num_sampled=8",
+        "train.batch_size=256", "train.epochs=2", "checkpoint.every_n_steps=20",
+        "summary.scalars_every_n_steps=10", "summary.histograms_every_n_steps=20",
+        f"run.output_dir={output_dir}", "train.steps_per_call=10",
+    ]
+    sets += [f"{k.replace('__', '.')}={v}" for k, v in overrides.items()]
+    return config_lib.apply_overrides(config_lib.Config(), sets)
+
+
+@pytest.fixture
+def planted(tmp_path: Path) -> Path:
+    return planted_corpus(tmp_path / "planted.txt")

@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from tests.conftest import planted_corpus
+from w2v.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "configs" / "tiny.yaml")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def event_tags(run_dir):
+    tags = {}
+    for path in run_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                kind = value.metadata.plugin_data.plugin_name
+                tags.setdefault((value.tag, kind), []).append(event.step)
+    return tags
+
+
+def test_tiny_smoke_run_writes_a_complete_run_directory(tmp_path):
+    run_dir = tmp_path / "tiny"
+    result = run("train", "--config", TINY, "--run-dir", run_dir, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "step 60" in result.output
+    assert (run_dir / "config.yaml").exists()
+    ckpts = tf.train.get_checkpoint_state(str(run_dir / "checkpoints")).all_model_checkpoint_paths
+    assert [Path(p).name for p in ckpts] == ["ckpt-20", "ckpt-40", "ckpt-60"]
+    tags = event_tags(run_dir)
+    assert tags[("loss", "scalars")] == [10, 20, 30, 40, 50, 60]
+    assert ("weights/word2vec/embedding/embedding", "histograms") in tags
+    assert ("gradients/word2vec/embedding/embedding", "histograms") in tags
+    assert tags[("train_step", "graph_run_metadata_graph")] == [0]
+    vocab_rows = (run_dir / "vocab.tsv").read_text().splitlines()
+    metadata = (run_dir / "metadata.tsv").read_text().splitlines()
+    assert len(metadata) == len(vocab_rows) and all(metadata)
+    assert metadata == [row.split("\t")[0] for row in vocab_rows]
+    config_text = (run_dir / "projector_config.pbtxt").read_text()
+    assert 'metadata_path: "metadata.tsv"' in config_text
+    projector_ckpt = tf.train.latest_checkpoint(str(run_dir))
+    shapes = {name: shape for name, shape in tf.train.list_variables(projector_ckpt) if len(shape) == 2}
+    assert list(shapes.values()) == [[len(vocab_rows), 16]]
+
+
+def test_train_refuses_an_existing_run_and_resume_continues_it(tmp_path):
+    run_dir = tmp_path / "tiny"
+    assert run("train", "--config", TINY, "--run-dir", run_dir, "--quiet", "--set", "train.steps=20").exit_code == 0
+    again = run("train", "--config", TINY, "--run-dir", run_dir, "--quiet")
+    assert again.exit_code == 2
+    assert f"w2v resume {run_dir}" in again.output
+    resumed = run("resume", run_dir, "--quiet", "--set", "train.steps=40")
+    assert resumed.exit_code == 0, resumed.output
+    assert "step 40" in resumed.output
+    # The step graph is written once, by the run that started at step 0.
+    assert event_tags(run_dir)[("train_step", "graph_run_metadata_graph")] == [0]
+
+
+def test_run_name_goes_under_output_dir(tmp_path):
+    result = run("train", "--config", TINY, "--name", "exp1", "--quiet", "--set", f"run.output_dir={tmp_path}",
+                 "--set", "train.steps=10")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "exp1" / "config.yaml").exists()
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "latin1.txt").write_bytes(b"na\xefve text\n")
+    (tmp_path / "small.txt").write_text("a b c d e f\n" * 5)
+    (tmp_path / "afile").write_text("x")
+    planted_corpus(tmp_path / "ok.txt", sentences=50)
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config", "{d}/missing.yaml"], "config file {d}/missing.yaml: not found"),
+    (["--set", "train.nope=1"], "unknown config key train.nope"),
+    (["--set", "train.batch_size=abc"], "config key train.batch_size: expected int, got 'abc'"),
+    (["--set", "train.batch_size=0"], "config key train.batch_size: 0 must be >= 1"),
+    (["--set", "data.corpus={d}/empty.txt"], "no words found (empty corpus)"),
+    (["--set", "data.corpus={d}/latin1.txt"], "latin1.txt: not UTF-8 text (byte offset 2)"),
+    (["--set", "data.corpus={d}/small.txt", "--set", "data.min_count=1"],
+     "model.num_sampled: 8 must be smaller than the vocabulary (6 words"),
+    (["--set", "data.corpus={d}/ok.txt", "--set", "run.output_dir={d}/afile"], "afile: is a file"),
+    (["--set", "data.corpus={d}/ok.txt", "--run-dir", "{d}/afile/run"], "cannot be created"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(inputs, args, message):
+    d = str(inputs)
+    before = sorted(p.name for p in inputs.iterdir())
+    argv = ["train", "--quiet"] + ([] if "--config" in args else ["--config", TINY])
+    argv += [a.format(d=d) for a in args]
+    if "--run-dir" not in args and not any("output_dir" in a for a in args):
+        argv += ["--set", f"run.output_dir={d}/runs"]
+    result = run(*argv)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message.format(d=d) in lines[0]
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in inputs.iterdir()) == before
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run("--debug", "train", "--config", tmp_path / "missing.yaml")
+    assert result.exit_code != 0 and result.exception is not None and result.exit_code != 2

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from w2v import config as config_lib
+from w2v.model import SkipGramModel
+
+V, D, B = 50, 8, 32
+
+
+def model(**overrides):
+    sets = [f"model.{k}={v}" for k, v in overrides.items()] + [f"model.embedding_dim={D}", "model.num_sampled=5"]
+    cfg = config_lib.apply_overrides(config_lib.Config(), sets).model
+    noise = np.arange(V, 0, -1, dtype=np.float64) ** 0.75
+    return SkipGramModel(V, cfg, noise / noise.sum(), seed=3)
+
+
+def batch(cbow=False):
+    rng = np.random.default_rng(0)
+    b = {"labels": tf.constant(rng.integers(0, V, B), tf.int32)}
+    if cbow:
+        b["inputs"] = tf.constant(rng.integers(0, V, (B, 4)), tf.int32)
+        b["input_mask"] = tf.constant((rng.random((B, 4)) < 0.7).astype(np.float32))
+    else:
+        b["inputs"] = tf.constant(rng.integers(0, V, B), tf.int32)
+    return b
+
+
+@pytest.mark.parametrize("loss", ["nce", "neg", "sampled_softmax", "softmax"])
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+def test_every_loss_gives_finite_per_example_loss_and_gradients(loss, architecture):
+    m = model(loss=loss, architecture=architecture)
+    m.nce_weights.assign(tf.random.normal([V, D], seed=1))
+    with tf.GradientTape() as tape:
+        per_example = m.loss(batch(architecture == "cbow"))
+        total = tf.reduce_sum(per_example)
+    assert per_example.shape == (B,)
+    assert np.isfinite(per_example.numpy()).all() and (per_example.numpy() > 0).all()
+    grads = tape.gradient(total, m.trainable)
+    assert all(g is not None for g in grads)
+    assert tf.reduce_sum(tf.abs(tf.convert_to_tensor(grads[0]))) > 0
+
+
+def test_variables_live_under_readable_name_scopes():
+    m = model()
+    names = {v.name for v in m.variables}
+    assert "word2vec/embedding/embedding:0" in names
+    assert "word2vec/nce/weights:0" in names and "word2vec/nce/biases:0" in names
+
+
+def test_negatives_come_from_the_checkpointed_generator(tmp_path):
+    m = model()
+    ckpt = tf.train.Checkpoint(model=m)
+    path = ckpt.write(str(tmp_path / "m"))
+    first = m._draw_noise([1000]).numpy()
+    tf.train.Checkpoint(model=m).read(path)
+    again = m._draw_noise([1000]).numpy()
+    assert (first == again).all()
+    # Frequent ids (small) are drawn more often, following the noise distribution.
+    counts = np.bincount(m._draw_noise([20000]).numpy(), minlength=V)
+    assert counts[:5].sum() > counts[-5:].sum() * 2
+    assert first.min() >= 0 and first.max() < V
+
+
+def test_same_seed_same_initial_vectors():
+    assert (model().embedding.numpy() == model().embedding.numpy()).all()

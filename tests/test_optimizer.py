@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from w2v.optimizer import SparseOptimizer
+
+
+def sparse_grad():
+    return tf.IndexedSlices(tf.constant([[1.0, 2.0], [3.0, 4.0], [1.0, 1.0]]), tf.constant([1, 3, 1]),
+                            tf.constant([5, 2]))
+
+
+def test_sgd_subtracts_lr_times_gradient_rows_summing_repeats():
+    var = tf.Variable(tf.zeros([5, 2]))
+    SparseOptimizer("sgd", [var]).apply([sparse_grad()], [var], tf.constant(0.5))
+    expected = np.zeros([5, 2])
+    expected[1] = [-1.0, -1.5]
+    expected[3] = [-1.5, -2.0]
+    np.testing.assert_allclose(var.numpy(), expected)
+
+
+@pytest.mark.parametrize("kind", ["adagrad", "adam"])
+def test_adaptive_optimizers_touch_only_the_batch_rows(kind):
+    var = tf.Variable(tf.ones([5, 2]))
+    opt = SparseOptimizer(kind, [var])
+    for _ in range(3):
+        opt.apply([sparse_grad()], [var], tf.constant(0.1))
+    after = var.numpy()
+    assert (after[[0, 2, 4]] == 1).all()
+    assert (after[[1, 3]] < 1).all()
+
+
+def test_adam_matches_the_dense_formula_for_a_dense_gradient():
+    var = tf.Variable([1.0, -1.0])
+    opt = SparseOptimizer("adam", [var])
+    g = tf.constant([0.5, -0.25])
+    opt.apply([g], [var], tf.constant(0.01))
+    # After one step Adam moves each coordinate by lr * sign(g) (bias-corrected m / sqrt(v)).
+    np.testing.assert_allclose(var.numpy(), [1.0 - 0.01, -1.0 + 0.01], rtol=1e-4)
+
+
+def test_adagrad_dense_matches_formula():
+    var = tf.Variable([1.0])
+    opt = SparseOptimizer("adagrad", [var])
+    opt.apply([tf.constant([2.0])], [var], tf.constant(0.1))
+    np.testing.assert_allclose(var.numpy(), [1.0 - 0.1 * 2.0 / np.sqrt(0.1 + 4.0)], rtol=1e-5)

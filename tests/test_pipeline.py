@@ -1,0 +1,112 @@
+import numpy as np
+import tensorflow as tf
+
+from tests.conftest import small_config
+from w2v import corpus, pipeline, vocab
+
+tok = corpus.tokenizer("whitespace", False)
+
+
+def unique_corpus(sentences=20, length=50):
+    """Every token distinct, so an id is a position: w<sentence>_<index>."""
+    lines = [" ".join(f"w{s}_{i}" for i in range(length)) for s in range(sentences)]
+    return vocab.build(lines, tok, 1, None)
+
+
+def batches(enc, cfg, limit=None):
+    out = []
+    for b in pipeline.make_dataset(enc, cfg):
+        out.append({k: v.numpy() for k, v in b.items()})
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def where(enc, ids):
+    words = np.array(enc.vocab.words)[ids]
+    parts = np.array([w[1:].split("_") for w in words]).astype(int)
+    return parts[:, 0], parts[:, 1]
+
+
+def test_pairs_stay_in_window_and_sentence(tmp_path):
+    enc = unique_corpus()
+    cfg = small_config("x", tmp_path, data__window=4, train__epochs=1, train__batch_size=97, data__chunk_tokens=1024)
+    got = batches(enc, cfg)
+    assert all(len(b["inputs"]) == 97 for b in got[:-1])
+    inputs = np.concatenate([b["inputs"] for b in got])
+    labels = np.concatenate([b["labels"] for b in got])
+    s1, i1 = where(enc, inputs)
+    s2, i2 = where(enc, labels)
+    distance = np.abs(i1 - i2)
+    assert (s1 == s2).all()
+    assert distance.min() >= 1 and distance.max() <= 4
+    # The reduced window makes near words likelier than far ones: d=1 in 4/4 windows, d=4 in 1/4.
+    counts = np.bincount(distance, minlength=5)[1:]
+    assert counts[0] > counts[1] > counts[2] > counts[3]
+    assert 2.5 < counts[0] / counts[3] < 6
+    # About window + 1 contexts per centre away from sentence edges.
+    assert 4 < len(inputs) / len(enc.ids) < 5
+
+
+def test_position_counts_corpus_tokens_across_epochs(tmp_path):
+    enc = unique_corpus()
+    cfg = small_config("x", tmp_path, train__epochs=2, train__batch_size=64)
+    got = batches(enc, cfg)
+    positions = np.concatenate([b["position"] for b in got])
+    assert positions.max() == 2 * len(enc.ids) - 1
+    assert (np.diff(positions) >= 0).all()
+
+
+def test_subsampling_drops_frequent_words(tmp_path):
+    rng = np.random.default_rng(0)
+    words = np.where(rng.random(20000) < 0.5, "the", rng.integers(0, 500, 20000).astype(str))
+    enc = vocab.build([" ".join(words[i:i + 100]) for i in range(0, 20000, 100)], tok, 1, None)
+    cfg = small_config("x", tmp_path, data__subsample=1e-3, train__epochs=1, train__batch_size=1000)
+    inputs = np.concatenate([b["inputs"] for b in batches(enc, cfg)])
+    the = enc.vocab.index["the"]
+    keep = enc.vocab.keep_probabilities(1e-3)[the]
+    share_the = (inputs == the).mean()
+    # "the" is half the corpus and the rest is rare enough to be kept: its share of centres falls
+    # from 1/2 to keep/(keep + 1).
+    assert abs(share_the - keep / (keep + 1)) < 0.01
+
+
+def test_stream_is_a_function_of_the_seed(tmp_path):
+    enc = unique_corpus()
+    a = batches(enc, small_config("x", tmp_path, data__subsample=1e-2), 5)
+    b = batches(enc, small_config("x", tmp_path, data__subsample=1e-2), 5)
+    c = batches(enc, small_config("x", tmp_path, data__subsample=1e-2, run__seed=7), 5)
+    assert all((x["labels"] == y["labels"]).all() for x, y in zip(a, b, strict=False))
+    assert any(len(x["labels"]) != len(z["labels"]) or (x["labels"] != z["labels"]).any()
+               for x, z in zip(a, c, strict=False))
+
+
+def test_iterator_state_restores_mid_stream(tmp_path):
+    enc = unique_corpus()
+    cfg = small_config("x", tmp_path, train__batch_size=50)
+    it = iter(pipeline.make_dataset(enc, cfg))
+    for _ in range(7):
+        next(it)
+    ckpt = tf.train.Checkpoint(data=it)
+    path = ckpt.write(str(tmp_path / "it"))
+    expected = [next(it)["labels"].numpy() for _ in range(3)]
+    fresh = iter(pipeline.make_dataset(enc, cfg))
+    tf.train.Checkpoint(data=fresh).read(path).assert_consumed()
+    assert all((next(fresh)["labels"].numpy() == e).all() for e in expected)
+
+
+def test_cbow_examples_hold_their_context(tmp_path):
+    enc = unique_corpus()
+    cfg = small_config("x", tmp_path, model__architecture="cbow", data__window=2, train__epochs=1)
+    got = batches(enc, cfg)
+    inputs = np.concatenate([b["inputs"] for b in got])
+    mask = np.concatenate([b["input_mask"] for b in got])
+    labels = np.concatenate([b["labels"] for b in got])
+    assert inputs.shape[1] == 4 and mask.shape == inputs.shape
+    assert (mask.sum(axis=1) >= 1).all()
+    sc, ic = where(enc, labels)
+    for row in range(0, len(labels), 37):
+        ctx = inputs[row][mask[row] > 0]
+        s, i = where(enc, ctx)
+        assert (s == sc[row]).all() and (np.abs(i - ic[row]) <= 2).all() and (i != ic[row]).all()
+    assert len(labels) == len(enc.ids)

@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import GROUP_SIZE, GROUPS, planted_corpus, small_config
+from w2v import runs, trainer
+from w2v.errors import W2VError
+from w2v.vocab import Vocab
+
+EMBEDDING = "model/embedding/.ATTRIBUTES/VARIABLE_VALUE"
+WEIGHTS = "model/nce_weights/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def latest(run_dir, name=EMBEDDING):
+    return tf.train.load_checkpoint(str(run_dir / runs.CHECKPOINTS)).get_tensor(name)
+
+
+def scalar_steps(run_dir, tag="loss"):
+    steps = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    steps.append(event.step)
+    return steps
+
+
+def scalar_values(run_dir, tag="loss"):
+    values = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values.append(float(tf.make_ndarray(value.tensor)))
+    return values
+
+
+@pytest.mark.parametrize("loss, learning_rate", [("nce", 0.01), ("neg", 0.05)])
+def test_training_learns_planted_structure(tmp_path, planted, loss, learning_rate):
+    cfg = small_config(planted, tmp_path, model__loss=loss, train__epochs=6, train__learning_rate=learning_rate,
+                       model__embedding_dim=24)
+    run_dir = tmp_path / "run"
+    trainer.train(cfg, run_dir, show_progress=False)
+    vocab = Vocab.load(run_dir / runs.VOCAB)
+    vectors = latest(run_dir)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    hits = 0
+    groups = [f"g{g}w{w}" for g in range(GROUPS) for w in range(GROUP_SIZE)]
+    for word in groups:
+        sims = unit @ unit[vocab.index[word]]
+        top = [vocab.words[i] for i in np.argsort(-sims)[1:GROUP_SIZE]]
+        hits += all(t.split("w")[0] == word.split("w")[0] for t in top)
+    assert hits / len(groups) > 0.9
+    losses = scalar_values(run_dir)
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, train__steps=80)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    trainer.train(cfg, whole, show_progress=False)
+    stopped = trainer.train(cfg, parts, show_progress=False, stop_at=30)
+    assert stopped.step == 30
+    assert tf.train.latest_checkpoint(str(parts / runs.CHECKPOINTS)).endswith("ckpt-30")
+    done = trainer.resume(parts, show_progress=False)
+    assert done.step == 80
+    # The resumed process wrote steps 40..80 only: it did not start again from zero.
+    assert scalar_steps(parts) == [10, 20, 30, 40, 50, 60, 70, 80]
+    assert np.array_equal(latest(whole), latest(parts))
+    assert np.array_equal(latest(whole, WEIGHTS), latest(parts, WEIGHTS))
+
+
+def test_resume_extends_a_finished_run(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, train__epochs=1)
+    run_dir = tmp_path / "run"
+    first = trainer.train(cfg, run_dir, show_progress=False)
+    more = trainer.resume(run_dir, ["train.epochs=2"], show_progress=False)
+    assert more.step > first.step
+    assert runs.load_config(run_dir).train.epochs == 2
+
+
+def test_seed_decides_the_vectors(tmp_path, planted):
+    results = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        trainer.train(small_config(planted, tmp_path, run__seed=seed, train__steps=30), tmp_path / name,
+                      show_progress=False)
+        results[name] = latest(tmp_path / name)
+    assert np.array_equal(results["a"], results["b"])
+    assert not np.allclose(results["a"], results["c"])
+
+
+@pytest.mark.parametrize("loss, optimizer, architecture, clip", [
+    ("sampled_softmax", "adam", "skipgram", "global_norm"),
+    ("softmax", "adagrad", "cbow", "value"),
+    ("neg", "sgd", "cbow", "norm"),
+])
+def test_other_losses_optimizers_and_clipping_train(tmp_path, planted, loss, optimizer, architecture, clip):
+    cfg = small_config(planted, tmp_path, model__loss=loss, train__optimizer=optimizer, train__clip=clip,
+                       model__architecture=architecture, train__steps=60, train__clip_value=1.0,
+                       train__learning_rate=0.05 if optimizer != "sgd" else 0.025)
+    trainer.train(cfg, tmp_path / "run", show_progress=False)
+    losses = scalar_values(tmp_path / "run")
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_resume_refuses_what_is_not_a_run(tmp_path):
+    with pytest.raises(W2VError, match="not a w2v run"):
+        trainer.resume(tmp_path)
+
+
+def test_resume_refuses_a_changed_corpus(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, train__steps=20)
+    trainer.train(cfg, tmp_path / "run", show_progress=False)
+    planted_corpus(planted, seed=1, sentences=100)
+    with pytest.raises(W2VError, match="corpus changed"):
+        trainer.resume(tmp_path / "run", ["train.steps=40"])
+
+
+def test_num_sampled_must_be_below_vocabulary(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, model__num_sampled=500)
+    with pytest.raises(W2VError, match="model.num_sampled: 500 must be smaller than the vocabulary"):
+        trainer.train(cfg, tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from w2v import corpus, vocab
+from w2v.errors import W2VError
+
+tok = corpus.tokenizer("whitespace", True)
+
+
+def test_counts_sorted_by_frequency_with_min_count_and_max_vocab(tmp_path):
+    lines = ["a b a c a b", "d a b"]
+    enc = vocab.build(lines, tok, min_count=2, max_vocab=None)
+    assert enc.vocab.words == ["a", "b"]
+    assert enc.vocab.counts.tolist() == [4, 3]
+    assert enc.vocab.raw_tokens == 9
+    assert enc.ids.tolist() == [0, 1, 0, 0, 1, 0, 1]
+    assert enc.sentence_ids.tolist() == [0, 0, 0, 0, 0, 1, 1]
+    assert vocab.build(lines, tok, 1, 1).vocab.words == ["a"]
+
+
+def test_vocab_tsv_round_trip(tmp_path):
+    enc = vocab.build(["x y y z z z"], tok, 1, None)
+    enc.vocab.save(tmp_path / "vocab.tsv")
+    assert (tmp_path / "vocab.tsv").read_text() == "z\t3\ny\t2\nx\t1\n"
+    loaded = vocab.Vocab.load(tmp_path / "vocab.tsv")
+    assert loaded.words == ["z", "y", "x"] and loaded.counts.tolist() == [3, 2, 1]
+
+
+def test_empty_corpus_and_empty_vocabulary():
+    with pytest.raises(W2VError, match="empty corpus"):
+        vocab.build(["", "   "], tok, 1, None)
+    with pytest.raises(W2VError, match="vocabulary is empty after min_count=5"):
+        vocab.build(["a b c"], tok, 5, None)
+
+
+def test_subsampling_follows_mikolov():
+    v = vocab.Vocab(["a", "b"], np.array([99990, 10]))
+    keep = v.keep_probabilities(1e-3)
+    f = 0.9999
+    assert keep[0] == pytest.approx((np.sqrt(f / 1e-3) + 1) * 1e-3 / f)
+    assert keep[1] == 1.0
+    assert (v.keep_probabilities(0) == 1).all()
+
+
+def test_noise_distributions():
+    v = vocab.Vocab(["a", "b", "c"], np.array([8, 4, 1]))
+    p = v.noise_distribution("unigram", 0.75)
+    assert p.sum() == pytest.approx(1) and p[0] > p[1] > p[2]
+    assert p[0] / p[2] == pytest.approx(8 ** 0.75)
+    z = v.noise_distribution("log_uniform", 0.75)
+    assert z[0] == pytest.approx(np.log(2) / np.log(4))

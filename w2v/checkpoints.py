@@ -1,0 +1,71 @@
+"""Checkpoints: tf.train.CheckpointManager with a step-aligned schedule, torn-save cleanup and
+fallback to the newest checkpoint that reads."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import tensorflow as tf
+
+from w2v.errors import W2VError
+
+log = logging.getLogger(__name__)
+
+
+class Checkpoints:
+    """Saves ``checkpoint`` under ``directory`` every ``every`` global steps, keeping ``keep``."""
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory: Path, every: int, keep: int,
+                 step: tf.Variable) -> None:
+        self.directory = Path(directory)
+        self.every = every
+        self.checkpoint = checkpoint
+        # The manager's own checkpoint_interval saves on its first call (steps 1, 11, 21…), so the
+        # schedule is kept here with step % every instead.
+        self.manager = tf.train.CheckpointManager(checkpoint, str(self.directory), max_to_keep=keep,
+                                                  step_counter=step)
+
+    def due(self, step: int) -> bool:
+        """Whether a scheduled checkpoint falls on this global step."""
+        return step > 0 and step % self.every == 0
+
+    def save(self, step: int) -> str:
+        """Save now, numbered by the global step."""
+        try:
+            return self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as e:
+            raise W2VError(f"checkpoint {self.directory}: save failed at step {step} ({e.__class__.__name__}: "
+                           f"{getattr(e, 'message', e)}); the previous checkpoint is intact") from None
+
+    @property
+    def latest(self) -> str | None:
+        """Path prefix of the newest checkpoint named in the state file."""
+        return self.manager.latest_checkpoint
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete ``*_temp`` folders a save killed halfway leaves behind; they are never valid."""
+        removed = []
+        for leftover in self.directory.glob("*_temp*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+        return removed
+
+    def restore_latest(self) -> str | None:
+        """Restore the newest readable checkpoint; None when there is none at all."""
+        self.remove_leftovers()
+        candidates = list(reversed(self.manager.checkpoints))
+        for path in candidates:
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except (tf.errors.OpError, AssertionError, ValueError) as e:
+                log.warning("checkpoint %s cannot be read (%s); trying an older one", path, e.__class__.__name__)
+                continue
+            return path
+        if candidates:
+            raise W2VError(f"checkpoints in {self.directory}: none of {len(candidates)} can be read")
+        return None

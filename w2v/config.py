@@ -1,0 +1,257 @@
+"""The config schema: the one source of defaults, types, validation and documentation.
+
+A config is resolved in one path: schema defaults -> YAML file -> ``--set key.sub=value``
+overrides -> validation -> frozen dataclasses. The resolved config is saved as
+``config.yaml`` in every run directory, and ``w2v resume`` reads it back through the same path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from w2v.errors import W2VError
+
+
+def _opt(default: Any, help: str, *, choices: tuple = (), lo: Any = None, hi: Any = None,
+         lo_open: bool = False) -> Any:
+    """A schema field: default, help text, and the constraints validation enforces."""
+    return field(default=default, metadata={"help": help, "choices": choices, "lo": lo, "hi": hi,
+                                            "lo_open": lo_open})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str | None = _opt(None, "Run name; default: <config stem>-<timestamp>.")
+    output_dir: str = _opt("runs", "Directory under which run directories are created.")
+    seed: int = _opt(0, "Seeds initialisation, subsampling, windows and negatives.", lo=0)
+    device: str = _opt("auto", "Where to train: auto (GPU if present), cpu or gpu.",
+                       choices=("auto", "cpu", "gpu"))
+    deterministic: bool = _opt(False, "Turn on TensorFlow op determinism (bit-exact reruns on GPU too).")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    corpus: str = _opt("gensim:all", "Text file (.txt/.gz/.bz2/.zip), a directory of them, 'text8', "
+                       "or a bundled gensim corpus: gensim:lee, gensim:wiki, gensim:all.")
+    lowercase: bool = _opt(True, "Lowercase the text before tokenising.")
+    tokenizer: str = _opt("words", "words: runs of letters/digits/apostrophes; whitespace: split on spaces.",
+                          choices=("words", "whitespace"))
+    min_count: int = _opt(5, "Drop words seen fewer times than this.", lo=1)
+    max_vocab: int | None = _opt(None, "Keep at most this many most frequent words (null: no limit).", lo=1)
+    subsample: float = _opt(1e-3, "Mikolov's frequent-word subsampling threshold t (0 turns it off).",
+                            lo=0.0, hi=1.0)
+    window: int = _opt(5, "Maximum window radius; a reduced radius is drawn per centre word.", lo=1, hi=50)
+    chunk_tokens: int = _opt(65536, "Tokens per pipeline chunk (pairs are made a chunk at a time).",
+                             lo=1024)
+    cache_dir: str = _opt("~/.cache/w2v", "Where downloaded corpora (text8) are kept.")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    architecture: str = _opt("skipgram", "skipgram predicts context from centre; cbow the reverse.",
+                             choices=("skipgram", "cbow"))
+    embedding_dim: int = _opt(128, "Embedding size.", lo=1)
+    loss: str = _opt("nce", "nce, neg (word2vec negative sampling), sampled_softmax or softmax (full).",
+                     choices=("nce", "neg", "sampled_softmax", "softmax"))
+    num_sampled: int = _opt(64, "Negatives: shared per batch for nce/sampled_softmax, per example for neg.",
+                            lo=1)
+    noise: str = _opt("unigram", "Noise distribution: unigram (counts^noise_power) or log_uniform (Zipf).",
+                      choices=("unigram", "log_uniform"))
+    noise_power: float = _opt(0.75, "Exponent on counts for the unigram noise distribution.", lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = _opt(1024, "Training examples per step.", lo=1)
+    epochs: int = _opt(5, "Passes over the corpus.", lo=1)
+    steps: int | None = _opt(None, "Stop after this many global steps instead (null: use epochs).", lo=1)
+    optimizer: str = _opt("sgd", "sgd (sparse row updates), adagrad or adam (lazy, sparse rows).",
+                          choices=("sgd", "adagrad", "adam"))
+    learning_rate: float = _opt(0.01, "Initial learning rate. The loss is summed over the batch, so for sgd "
+                                "it applies per example, like word2vec's alpha (0.025 suits neg); shared "
+                                "negatives (nce, sampled_softmax) need less as batches grow.",
+                                lo=0.0, lo_open=True)
+    min_learning_rate: float = _opt(0.0001, "Floor of the linear decay, as a fraction of learning_rate.",
+                                    lo=0.0, hi=1.0)
+    clip: str = _opt("none", "Gradient clipping: none, value, norm (per tensor) or global_norm.",
+                     choices=("none", "value", "norm", "global_norm"))
+    clip_value: float = _opt(5.0, "Threshold for gradient clipping.", lo=0.0, lo_open=True)
+    steps_per_call: int = _opt(50, "Training steps run inside one tf.function call.", lo=1)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every_n_steps: int = _opt(1000, "Save a checkpoint every N global steps (and at the end).", lo=1)
+    max_to_keep: int = _opt(5, "Checkpoints kept; older ones are deleted.", lo=1)
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    scalars_every_n_steps: int = _opt(100, "Write loss, learning rate, words/s, gradient norm every N steps.",
+                                      lo=1)
+    histograms_every_n_steps: int = _opt(1000, "Write weight and gradient histograms every N steps.", lo=1)
+    graph: bool = _opt(True, "Write the graph of one training step once.")
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    top_n: int = _opt(10000, "Words given to TensorBoard's projector (the most frequent ones).", lo=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+
+
+def _sections() -> dict[str, type]:
+    return {f.name: f.type if isinstance(f.type, type) else globals()[f.type] for f in dataclasses.fields(Config)}
+
+
+def _field_types(section: type) -> dict[str, Any]:
+    return typing.get_type_hints(section)
+
+
+def _check_value(key: str, value: Any, hint: Any, meta: dict) -> Any:
+    """Coerce and check one value against its type hint and constraints; raise W2VError naming key."""
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if value is None:
+        if optional:
+            return None
+        raise W2VError(f"config key {key}: must not be null (expected {base.__name__})")
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if base is float and isinstance(value, str):
+        # YAML 1.1 reads exponent forms without a dot (1e-4) as strings.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if base is bool or isinstance(value, bool):
+        if not (base is bool and isinstance(value, bool)):
+            raise W2VError(f"config key {key}: expected {base.__name__}, got {value!r}")
+    elif not isinstance(value, base):
+        raise W2VError(f"config key {key}: expected {base.__name__}, got {value!r}")
+    if meta["choices"] and value not in meta["choices"]:
+        raise W2VError(f"config key {key}: {value!r} is not one of {', '.join(meta['choices'])}")
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None and (value <= lo if meta["lo_open"] else value < lo):
+        raise W2VError(f"config key {key}: {value!r} must be {'>' if meta['lo_open'] else '>='} {lo}")
+    if hi is not None and value > hi:
+        raise W2VError(f"config key {key}: {value!r} must be <= {hi}")
+    return value
+
+
+def from_dict(raw: dict, source: str = "config") -> Config:
+    """Build a validated Config from a nested dict; unknown keys and bad values raise W2VError."""
+    if not isinstance(raw, dict):
+        raise W2VError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    sections = _sections()
+    built = {}
+    for name, value in raw.items():
+        if name not in sections:
+            raise W2VError(f"{source}: unknown config key {name!r} (sections: {', '.join(sections)})")
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise W2VError(f"{source}: config key {name} must be a mapping, got {value!r}")
+        cls = sections[name]
+        hints = _field_types(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, v in value.items():
+            if key not in fields:
+                raise W2VError(f"{source}: unknown config key {name}.{key} "
+                               f"(known: {', '.join(fields)})")
+            kwargs[key] = _check_value(f"{name}.{key}", v, hints[key], fields[key].metadata)
+        built[name] = cls(**kwargs)
+    return Config(**built)
+
+
+def to_dict(config: Config) -> dict:
+    """The config as a plain nested dict (what config.yaml holds)."""
+    return dataclasses.asdict(config)
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply ``section.key=value`` overrides; values are parsed as YAML scalars and type-checked."""
+    raw = to_dict(config)
+    for item in overrides:
+        if "=" not in item:
+            raise W2VError(f"override {item!r}: expected section.key=value")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) != 2:
+            raise W2VError(f"override {item!r}: key must be section.key, e.g. train.batch_size")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        section, name = parts
+        if section not in raw:
+            raise W2VError(f"override {item!r}: unknown config key {key}")
+        if name not in raw[section]:
+            raise W2VError(f"override {item!r}: unknown config key {key}")
+        raw[section][name] = value
+    return from_dict(raw, "override")
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read a YAML config file, apply overrides and validate."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise W2VError(f"config file {path}: not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise W2VError(f"config file {path}: cannot be read ({e.__class__.__name__})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise W2VError(f"config file {path}: YAML syntax error{where}: {getattr(e, 'problem', e)}") from None
+    config = from_dict(raw or {}, f"config file {path}")
+    return apply_overrides(config, list(overrides))
+
+
+def dump(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+
+
+def diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two configs."""
+    a, b = to_dict(old), to_dict(new)
+    return {f"{s}.{k}": (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
+
+
+def reference_markdown() -> str:
+    """The config reference table for the README, generated from the schema."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, cls in _sections().items():
+        hints = _field_types(cls)
+        for f in dataclasses.fields(cls):
+            hint = hints[f.name]
+            tname = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            if typing.get_origin(hint) in (typing.Union, types.UnionType):
+                tname = next(a.__name__ for a in typing.get_args(hint) if a is not type(None)) + " or null"
+            default = "null" if f.default is None else f.default
+            help_text = f.metadata["help"]
+            if f.metadata["choices"]:
+                help_text += f" One of: {', '.join(f.metadata['choices'])}."
+            lines.append(f"| `{name}.{f.name}` | {tname} | `{default}` | {help_text} |")
+    return "\n".join(lines)

@@ -1,0 +1,9 @@
+"""The one exception type that the CLI turns into a one-line message and exit code 2."""
+
+
+class W2VError(Exception):
+    """A problem with the user's input (config, corpus, run directory, evaluation file).
+
+    The message must name the offending file, key or value; the CLI prints it on one line
+    and exits with code 2, without a traceback unless ``--debug`` is given.
+    """

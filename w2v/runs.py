@@ -1,0 +1,103 @@
+"""Run directories: creation without overwriting, the files every run holds, and reading them back."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import numpy as np
+
+from w2v import config as config_lib
+from w2v.config import Config
+from w2v.errors import W2VError
+from w2v.vocab import Vocab
+
+CONFIG = "config.yaml"
+VOCAB = "vocab.tsv"
+CHECKPOINTS = "checkpoints"
+
+
+def default_name(config_path: str | Path | None) -> str:
+    """``<config stem>-<timestamp>``."""
+    stem = Path(config_path).stem if config_path else "w2v"
+    return f"{stem}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def resolve_run_dir(config: Config, config_path: str | Path | None) -> Path:
+    """Where a new run goes: ``run.output_dir/run.name``; refuses an existing run or a file."""
+    root = Path(config.run.output_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise W2VError(f"output directory {root}: is a file, not a directory")
+    run_dir = root / (config.run.name or default_name(config_path))
+    check_new(run_dir)
+    return run_dir
+
+
+def check_new(run_dir: Path) -> None:
+    """Refuse a path that is a file or an existing run (pointing to ``w2v resume``)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise W2VError(f"run directory {run_dir}: is a file, not a directory")
+    if (run_dir / CONFIG).exists():
+        raise W2VError(f"run directory {run_dir}: already holds a run; continue it with `w2v resume {run_dir}`")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise W2VError(f"run directory {run_dir}: exists and is not empty")
+
+
+def create(run_dir: Path, config: Config, vocab: Vocab) -> None:
+    """Create the run directory with its resolved config and vocabulary."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise W2VError(f"run directory {run_dir}: cannot be created ({e.strerror})") from None
+    config_lib.dump(config, run_dir / CONFIG)
+    vocab.save(run_dir / VOCAB)
+
+
+def load_config(run_dir: Path, overrides: list[str] = ()) -> Config:
+    """The saved config of a run, with overrides applied."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not (run_dir / CONFIG).exists():
+        raise W2VError(f"run directory {run_dir}: not a w2v run (no {CONFIG})")
+    return config_lib.load(run_dir / CONFIG, overrides)
+
+
+def load_vocab(run_dir: Path) -> Vocab:
+    """The saved vocabulary of a run."""
+    path = Path(run_dir) / VOCAB
+    if not path.exists():
+        raise W2VError(f"run directory {run_dir}: no {VOCAB}")
+    return Vocab.load(path)
+
+
+EMBEDDING_KEY = "model/embedding/.ATTRIBUTES/VARIABLE_VALUE"
+STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def latest_checkpoint(run_dir: Path) -> str:
+    """The newest checkpoint of a run, or a W2VError saying there is none."""
+    import tensorflow as tf
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).exists():
+        raise W2VError(f"run directory {run_dir}: not a w2v run (no {CONFIG})")
+    path = tf.train.latest_checkpoint(str(run_dir / CHECKPOINTS))
+    if path is None:
+        raise W2VError(f"run directory {run_dir}: has no checkpoint yet")
+    return path
+
+
+def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab, np.ndarray, int]:
+    """The vocabulary, input embedding and global step of a run's checkpoint (latest by default)."""
+    import tensorflow as tf
+
+    vocab = load_vocab(run_dir)
+    path = checkpoint or latest_checkpoint(run_dir)
+    try:
+        reader = tf.train.load_checkpoint(path)
+        vectors = reader.get_tensor(EMBEDDING_KEY)
+        step = int(reader.get_tensor(STEP_KEY))
+    except (tf.errors.OpError, ValueError) as e:
+        raise W2VError(f"checkpoint {path}: cannot be read ({e.__class__.__name__})") from None
+    if len(vectors) != len(vocab):
+        raise W2VError(f"checkpoint {path}: {len(vectors)} rows for {len(vocab)} words in {run_dir / VOCAB}")
+    return vocab, vectors, step

@@ -1,0 +1,39 @@
+"""TensorBoard summaries: scalars, histograms and the graph of one training step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+
+class Summaries:
+    """Event files written into the run directory itself, so each run is one TensorBoard run."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.writer = tf.summary.create_file_writer(str(run_dir))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        """One scalar per tag at ``step``."""
+        with self.writer.as_default(step=step):
+            for tag, value in values.items():
+                tf.summary.scalar(tag, value)
+
+    def histograms(self, step: int, values: dict[str, tf.Tensor]) -> None:
+        """One histogram per tag at ``step``."""
+        with self.writer.as_default(step=step):
+            for tag, value in values.items():
+                tf.summary.histogram(tag, value)
+
+    def start_graph_trace(self) -> None:
+        """Record the graph of the next tf.function call."""
+        tf.summary.trace_on(graph=True, profiler=False)
+
+    def export_graph(self, step: int) -> None:
+        """Write the graph recorded since ``start_graph_trace``."""
+        with self.writer.as_default(step=step):
+            tf.summary.trace_export(name="train_step", step=step)
+
+    def flush(self) -> None:
+        """Push pending events to disk."""
+        self.writer.flush()

@@ -1,0 +1,278 @@
+"""The training loop: steps, learning-rate schedule, clipping, checkpoints, summaries, projector.
+
+``train(config, run_dir)`` starts a run, ``resume(run_dir)`` continues one from its latest
+checkpoint. Several steps run inside one ``tf.function`` call (``train.steps_per_call``), and calls
+end exactly on checkpoint and summary steps so those land on ``step % N == 0``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from w2v import config as config_lib
+from w2v import corpus as corpus_lib
+from w2v import pipeline, projector, runs
+from w2v import vocab as vocab_lib
+from w2v.checkpoints import Checkpoints
+from w2v.config import Config
+from w2v.errors import W2VError
+from w2v.model import SkipGramModel
+from w2v.optimizer import SparseOptimizer
+from w2v.summaries import Summaries
+
+log = logging.getLogger(__name__)
+
+
+def configure_device(device: str, deterministic: bool) -> None:
+    """Apply run.device and run.deterministic before TensorFlow places anything."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise W2VError("config key run.device: gpu requested but TensorFlow sees no GPU")
+    if device == "cpu" and gpus:
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:
+            pass  # already initialised in this process; placement below still pins the CPU
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def load_corpus(config: Config) -> vocab_lib.EncodedCorpus:
+    """Read, tokenise and encode the configured corpus, checking it can feed the configured loss."""
+    data = config.data
+    lines = corpus_lib.iter_lines(data.corpus, data.cache_dir)
+    encoded = vocab_lib.build(lines, corpus_lib.tokenizer(data.tokenizer, data.lowercase), data.min_count,
+                              data.max_vocab, source=data.corpus)
+    size = len(encoded.vocab)
+    if config.model.loss in ("nce", "sampled_softmax", "neg") and config.model.num_sampled >= size:
+        raise W2VError(f"config key model.num_sampled: {config.model.num_sampled} must be smaller than the "
+                       f"vocabulary ({size} words after min_count={data.min_count})")
+    return encoded
+
+
+@dataclass
+class Result:
+    """What a finished (or stopped) training call reports."""
+
+    run_dir: Path
+    step: int
+    loss: float
+    words_per_sec: float
+
+
+class Trainer:
+    """Owns the model, optimizer, data iterator and the bookkeeping around them."""
+
+    def __init__(self, config: Config, corpus: vocab_lib.EncodedCorpus, run_dir: Path) -> None:
+        self.config = config
+        self.corpus = corpus
+        self.run_dir = Path(run_dir)
+        self.strategy = tf.distribute.get_strategy()
+        vocab = corpus.vocab
+        noise = vocab.noise_distribution(config.model.noise, config.model.noise_power)
+        with self.strategy.scope():
+            self.model = SkipGramModel(len(vocab), config.model, noise, config.run.seed)
+            self.optimizer = SparseOptimizer(config.train.optimizer, self.model.trainable)
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            self.position = tf.Variable(0, dtype=tf.int64, trainable=False, name="position")
+            # Epochs whose data stream ran out: a finished run extended by more epochs starts there.
+            self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
+        self.total_words = config.train.epochs * len(corpus.ids)
+        # Gradient values of the last step of each call, kept for the histogram summaries only.
+        self.last_grads = [tf.Variable(tf.zeros([0]), shape=tf.TensorShape(None), trainable=False)
+                           for _ in self.model.trainable]
+        self.restart_data(0)
+
+    def restart_data(self, epoch: int) -> None:
+        """A fresh data stream starting at ``epoch`` (used to extend a finished run by more epochs,
+        whose saved iterator is exhausted), and the checkpoint that tracks it."""
+        self.iterator = iter(pipeline.make_dataset(self.corpus, self.config, start_epoch=epoch))
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.global_step,
+                                              position=self.position, epochs_done=self.epochs_done,
+                                              data=self.iterator)
+        self.checkpoints = Checkpoints(self.checkpoint, self.run_dir / runs.CHECKPOINTS,
+                                       self.config.checkpoint.every_n_steps, self.config.checkpoint.max_to_keep,
+                                       self.global_step)
+        self._run = tf.function(self._run_steps)
+
+    def learning_rate(self, position: tf.Tensor) -> tf.Tensor:
+        """Linear decay to a floor, by corpus position (or by step when train.steps is set)."""
+        train = self.config.train
+        if train.steps is not None:
+            done = tf.cast(self.global_step, tf.float32) / train.steps
+        else:
+            done = tf.cast(position, tf.float32) / float(self.total_words)
+        return train.learning_rate * tf.maximum(train.min_learning_rate, 1.0 - done)
+
+    def _clip(self, grads: list) -> tuple[list, tf.Tensor]:
+        train = self.config.train
+        norm = tf.linalg.global_norm(grads)
+        if train.clip == "global_norm":
+            grads, _ = tf.clip_by_global_norm(grads, train.clip_value, use_norm=norm)
+        elif train.clip == "norm":
+            grads = [tf.clip_by_norm(g, train.clip_value) for g in grads]
+        elif train.clip == "value":
+            grads = [tf.IndexedSlices(tf.clip_by_value(g.values, -train.clip_value, train.clip_value), g.indices,
+                                      g.dense_shape) if isinstance(g, tf.IndexedSlices)
+                     else tf.clip_by_value(g, -train.clip_value, train.clip_value) for g in grads]
+        return grads, norm
+
+    def _step(self, batch: dict[str, tf.Tensor], record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        variables = self.model.trainable
+        with tf.GradientTape() as tape:
+            per_example = self.model.loss(batch)
+            # Summed, not averaged: the sgd learning rate then applies per example, as word2vec's alpha.
+            total = tf.reduce_sum(per_example)
+        with tf.name_scope("optimizer"):
+            grads, norm = self._clip(tape.gradient(total, variables))
+            position = tf.reduce_max(batch["position"])
+            lr = self.learning_rate(position)
+            self.optimizer.apply(grads, variables, lr)
+            self.global_step.assign_add(1)
+            self.position.assign(position + 1)
+        if record:
+            for var, g in zip(self.last_grads, grads, strict=True):
+                var.assign(tf.reshape(g.values if isinstance(g, tf.IndexedSlices) else g, [-1]))
+        return tf.reduce_mean(per_example), norm, lr
+
+    def _run_steps(self, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        done = tf.constant(0)
+        loss_sum = tf.constant(0.0)
+        norm = tf.constant(0.0)
+        lr = tf.constant(0.0)
+        for i in tf.range(n):
+            batch = self.iterator.get_next_as_optional()
+            if not batch.has_value():
+                break
+            loss, norm, lr = self.strategy.run(self._step, args=(batch.get_value(), i == n - 1))
+            loss_sum += loss
+            done += 1
+        return done, loss_sum, norm, lr
+
+    def vectors(self) -> np.ndarray:
+        """The input embedding as a numpy array."""
+        return self.model.embedding.numpy()
+
+    def write_projector(self) -> None:
+        """Projector files for the most frequent ``projector.top_n`` words."""
+        top = min(self.config.projector.top_n, len(self.corpus.vocab))
+        projector.write(self.run_dir, self.vectors()[:top], self.corpus.vocab.words[:top])
+
+    def fit(self, show_progress: bool = True, stop_at: int | None = None) -> Result:
+        """Train until the data (epochs) or train.steps runs out, checkpointing on schedule.
+
+        ``stop_at`` ends the call early at that global step with a checkpoint, as a preempted job
+        would; ``resume`` then continues exactly where it stopped.
+        """
+        cfg = self.config
+        summaries = Summaries(self.run_dir)
+        step = int(self.global_step.numpy())
+        limit = cfg.train.steps
+        end = min(x for x in (limit, stop_at) if x is not None) if (limit or stop_at) else None
+        words_scale = self.corpus.vocab.raw_tokens / max(len(self.corpus.ids), 1)
+        every = [cfg.checkpoint.every_n_steps, cfg.summary.scalars_every_n_steps,
+                 cfg.summary.histograms_every_n_steps]
+        trace = cfg.summary.graph and step == 0
+        bar = tqdm(total=limit if limit else self.total_words, initial=step if limit else int(self.position.numpy()),
+                   unit="step" if limit else "word", unit_scale=not limit, disable=not show_progress,
+                   dynamic_ncols=True, smoothing=0.1)
+        interval_loss, interval_steps = 0.0, 0
+        last_loss = float("nan")
+        tick_time, tick_position = time.perf_counter(), int(self.position.numpy())
+        start_time, start_position = tick_time, tick_position
+        words_per_sec = 0.0
+        saved_at = step if self.checkpoints.latest else -1
+        while end is None or step < end:
+            n = min([cfg.train.steps_per_call] + [k - step % k for k in every] + ([end - step] if end else []))
+            if trace:
+                summaries.start_graph_trace()
+            done, loss_sum, norm, lr = (t.numpy() for t in self._run(tf.constant(n)))
+            if trace:
+                summaries.export_graph(step)
+                trace = False
+            step += int(done)
+            interval_loss += float(loss_sum)
+            interval_steps += int(done)
+            position = int(self.position.numpy())
+            bar.update(int(done) if limit else position - bar.n)
+            if done and step % cfg.summary.scalars_every_n_steps == 0:
+                now = time.perf_counter()
+                words_per_sec = (position - tick_position) * words_scale / max(now - tick_time, 1e-9)
+                last_loss = interval_loss / interval_steps
+                summaries.scalars(step, {"loss": last_loss, "learning_rate": float(lr),
+                                         "words_per_sec": words_per_sec, "gradient_norm": float(norm)})
+                bar.set_postfix(loss=f"{last_loss:.4f}", words_s=f"{words_per_sec:,.0f}", refresh=False)
+                interval_loss, interval_steps = 0.0, 0
+                tick_time, tick_position = now, position
+            if done and step % cfg.summary.histograms_every_n_steps == 0:
+                self._write_histograms(summaries, step)
+            exhausted = done < n
+            if exhausted:
+                self.epochs_done.assign(cfg.train.epochs)
+            if self.checkpoints.due(step) and saved_at != step:
+                self.checkpoints.save(step)
+                saved_at = step
+            if exhausted:
+                break
+        bar.close()
+        if interval_steps:
+            last_loss = interval_loss / interval_steps
+        elapsed = time.perf_counter() - start_time
+        if elapsed > 0 and int(self.position.numpy()) > start_position:
+            words_per_sec = (int(self.position.numpy()) - start_position) * words_scale / elapsed
+        if saved_at != step:
+            self.checkpoints.save(step)
+        self._write_histograms(summaries, step)
+        self.write_projector()
+        summaries.flush()
+        return Result(self.run_dir, step, last_loss, words_per_sec)
+
+    def _write_histograms(self, summaries: Summaries, step: int) -> None:
+        values = {f"weights/{v.name.split(':')[0]}": v for v in self.model.trainable}
+        for var, g in zip(self.model.trainable, self.last_grads, strict=True):
+            if tf.size(g) > 0:
+                values[f"gradients/{var.name.split(':')[0]}"] = g
+        summaries.histograms(step, values)
+
+
+def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: int | None = None) -> Result:
+    """Start a new run in ``run_dir`` (which must not hold a run) and train it to the end
+    (or to global step ``stop_at``)."""
+    run_dir = Path(run_dir)
+    runs.check_new(run_dir)
+    configure_device(config.run.device, config.run.deterministic)
+    tf.random.set_seed(config.run.seed)
+    corpus = load_corpus(config)
+    runs.create(run_dir, config, corpus.vocab)
+    return Trainer(config, corpus, run_dir).fit(show_progress, stop_at)
+
+
+def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True) -> Result:
+    """Continue a run from its newest readable checkpoint to its configured end."""
+    run_dir = Path(run_dir)
+    config = runs.load_config(run_dir, overrides)
+    saved = runs.load_vocab(run_dir)
+    configure_device(config.run.device, config.run.deterministic)
+    tf.random.set_seed(config.run.seed)
+    corpus = load_corpus(config)
+    if corpus.vocab.words != saved.words:
+        raise W2VError(f"corpus {config.data.corpus}: its vocabulary no longer matches {run_dir / runs.VOCAB}; "
+                       f"the corpus changed since the run started")
+    trainer = Trainer(config, corpus, run_dir)
+    if trainer.checkpoints.restore_latest() is None:
+        raise W2VError(f"run directory {run_dir}: has no checkpoint to resume from")
+    finished = int(trainer.epochs_done.numpy())
+    if config.train.steps is None and 0 < finished < config.train.epochs:
+        # The run had finished its epochs and its saved iterator is exhausted, so the added epochs
+        # get a stream of their own, keyed on the same (seed, epoch, chunk) as ever.
+        trainer.restart_data(finished)
+    if overrides:
+        config_lib.dump(config, run_dir / runs.CONFIG)
+    return trainer.fit(show_progress)
