@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +58,57 @@ def small_config(corpus: Path | str, output_dir: Path, **overrides: object) -> c
 @pytest.fixture
 def planted(tmp_path: Path) -> Path:
     return planted_corpus(tmp_path / "planted.txt")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One run of configs/tiny.yaml (gensim's Lee corpus, real English words), shared by read-only tests."""
+    from w2v import trainer
+
+    root = Path(__file__).resolve().parents[1]
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    cfg = config_lib.load(root / "configs" / "tiny.yaml", ["train.steps=200", "checkpoint.every_n_steps=100",
+                                                             "model.embedding_dim=32"])
+    trainer.train(cfg, run_dir, show_progress=False)
+    return run_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, body: dict | None = None) -> bytes:
+    """GET, or POST a JSON body, on loopback."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()
+
+
+@contextlib.contextmanager
+def start_tensorboard(logdir: Path):
+    """A real TensorBoard on a free loopback port; always stopped afterwards."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+                             "--host", "127.0.0.1", "--port", str(port), "--load_fast=false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                http_get(base + "/data/logdir")
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("tensorboard did not start") from None
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

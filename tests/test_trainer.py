@@ -121,3 +121,23 @@ def test_num_sampled_must_be_below_vocabulary(tmp_path, planted):
     with pytest.raises(W2VError, match="model.num_sampled: 500 must be smaller than the vocabulary"):
         trainer.train(cfg, tmp_path / "run", show_progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_periodic_evaluation_writes_reports_and_scalars(tmp_path, planted):
+    questions = tmp_path / "q.txt"
+    questions.write_text(": planted\ng0w0 g0w1 g1w0 g1w1\ng2w0 g2w1 g3w0 g3w1\n")
+    pairs = tmp_path / "p.txt"
+    pairs.write_text("g0w0\tg0w1\t9\ng0w0\tg5w1\t1\ng1w0\tg1w2\t8\ng2w0\tfiller1\t2\n")
+    cfg = small_config(planted, tmp_path, train__steps=40, eval__every_n_steps=20, eval__analogies=questions,
+                       eval__similarity=pairs)
+    trainer.train(cfg, tmp_path / "run", show_progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "eval").iterdir()) == ["step-20.json", "step-40.json"]
+    assert scalar_steps(tmp_path / "run", "eval/p/spearman") == [20, 40]
+    assert scalar_steps(tmp_path / "run", "eval/q/accuracy") == [20, 40]
+
+
+def test_missing_evaluation_file_is_refused_before_the_run_starts(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, eval__every_n_steps=20, eval__analogies=tmp_path / "nope.txt")
+    with pytest.raises(W2VError, match="nope.txt: not found"):
+        trainer.train(cfg, tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()

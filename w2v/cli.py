@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from w2v.config import EvalConfig
 from w2v.errors import W2VError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -38,8 +39,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _report(result) -> None:
+    state = "" if result.finished else f" (stopped; continue with `w2v resume {result.run_dir}`)"
     click.echo(f"run {result.run_dir}: step {result.step}, loss {result.loss:.4f}, "
-               f"{result.words_per_sec:,.0f} words/s")
+               f"{result.words_per_sec:,.0f} words/s{state}")
+    if result.signal:
+        sys.exit(128 + result.signal)
 
 
 @cli.command()
@@ -70,6 +74,159 @@ def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
     from w2v import trainer
 
     _report(trainer.resume(Path(run_dir), list(overrides), show_progress=not quiet))
+
+
+def _vectors(run_dir: str, checkpoint: str | None):
+    from w2v import evaluate, runs
+
+    vocab, vectors, step = runs.load_embedding(Path(run_dir), checkpoint)
+    return vocab, evaluate.Vectors(vocab.words, vectors), step
+
+
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path())
+@click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
+@click.option("--analogies", "analogy_files", multiple=True, type=click.Path(), help="Google-format analogy file "
+              "(repeatable; default: questions-words.txt bundled with gensim).")
+@click.option("--similarity", "similarity_files", multiple=True, type=click.Path(), help="'w1 w2 score' file "
+              "(repeatable; default: WordSim-353 and SimLex-999 bundled with gensim).")
+@click.option("--restrict", default=EvalConfig().restrict, show_default=True, type=click.IntRange(min=1),
+              help="Answer analogies from this many most frequent words.")
+@click.option("--method", type=click.Choice(["add", "mul"]), default=EvalConfig().method, show_default=True,
+              help="3CosAdd or 3CosMul.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def eval_command(run_dir: str, checkpoint: str | None, analogy_files: tuple[str, ...],
+                 similarity_files: tuple[str, ...], restrict: int, method: str, as_json: bool) -> None:
+    """Score a run's vectors on analogy and word-similarity benchmarks."""
+    import json
+
+    from w2v import evaluate
+    from w2v.summaries import Summaries
+
+    default_analogies, default_similarity = evaluate.default_files()
+    analogies = [Path(f) for f in analogy_files] or ([] if similarity_files else default_analogies)
+    similarity = [Path(f) for f in similarity_files] or ([] if analogy_files else default_similarity)
+    _, vectors, step = _vectors(run_dir, checkpoint)
+    report = evaluate.run_all(vectors, step, analogies, similarity, restrict, method)
+    evaluate.save(report, Path(run_dir))
+    summaries = Summaries(Path(run_dir))
+    summaries.scalars(step, report.scalars())
+    summaries.flush()
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.argument("words", nargs=-1)
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours per word.")
+@click.option("--analogy", nargs=3, default=None, metavar="A B C", help="Answer 'A is to B as C is to ?'.")
+@click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
+def neighbors(run_dir: str, words: tuple[str, ...], k: int, analogy: tuple[str, str, str] | None,
+              checkpoint: str | None) -> None:
+    """Cosine nearest neighbours of WORDS, or the answers to an analogy."""
+    from w2v.errors import W2VError
+
+    if not words and not analogy:
+        raise W2VError("neighbors: give one or more words, or --analogy A B C")
+    _, vectors, _ = _vectors(run_dir, checkpoint)
+    queries = []
+    if analogy:
+        a, b, c = (vectors.vector(w) for w in analogy)
+        queries.append((f"{analogy[0]} : {analogy[1]} :: {analogy[2]} : ?", b - a + c,
+                        {vectors.index[w] for w in analogy}))
+    for word in words:
+        queries.append((word, vectors.vector(word), {vectors.index[word]}))
+    for title, query, exclude in queries:
+        click.echo(title)
+        for word, sim in vectors.neighbours(query, k, exclude):
+            click.echo(f"  {sim:7.4f}  {word}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["word2vec", "word2vec-binary", "npy", "tsv"]),
+              default="word2vec", show_default=True, help="word2vec.c text or binary, .npy (+ .vocab.tsv), TSV.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="File to write.")
+@click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
+def export(run_dir: str, fmt: str, output: str, checkpoint: str | None) -> None:
+    """Write a run's vectors for other tools (gensim, word2vec.c, numpy)."""
+    from w2v import export as export_lib
+    from w2v import runs
+
+    vocab, vectors, _ = runs.load_embedding(Path(run_dir), checkpoint)
+    for path in export_lib.export(vocab.words, vectors, fmt, Path(output), vocab.counts):
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
+@click.option("--top", type=int, default=None, help="Only the N most frequent words (default: all).")
+@click.option("--tsv", "tsv_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write vectors.tsv + metadata.tsv here for the standalone projector.")
+def visualize(run_dir: str, checkpoint: str | None, top: int | None, tsv_dir: str | None) -> None:
+    """Write TensorBoard projector files and a PNG map of the embedding."""
+    from w2v.visualize import visualize as run_visualize
+
+    result = run_visualize(Path(run_dir), checkpoint, top, Path(tsv_dir) if tsv_dir else None)
+    if result.note:
+        click.echo(f"note: {result.note}", err=True)
+    click.echo(f"step {result.step}: {result.rows} words")
+    for path in result.files:
+        click.echo(f"wrote {path}")
+
+
+@cli.command("runs")
+@click.argument("root", type=click.Path(), default="runs")
+@click.option("--sort", type=click.Choice(["name", "status", "step", "loss", "wall", "started"]), default="started",
+              show_default=True, help="Sort the table by this column.")
+@click.option("--status", type=click.Choice(["running", "completed", "interrupted", "failed"]), default=None,
+              help="Only runs with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+def runs_command(root: str, sort: str, status: str | None, as_json: bool) -> None:
+    """List the runs under ROOT: status, progress, loss, latest evaluation, wall time."""
+    import json
+
+    from w2v import experiments
+
+    records = experiments.list_runs(Path(root), sort, status)
+    click.echo(json.dumps(records, indent=2) if as_json else experiments.runs_table(records))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(run_dirs: tuple[str, ...], as_json: bool) -> None:
+    """Config keys that differ and metrics, side by side."""
+    import json
+
+    from w2v import experiments
+
+    comparison = experiments.compare([Path(d) for d in run_dirs])
+    click.echo(json.dumps(comparison, indent=2) if as_json else experiments.compare_table(comparison))
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True, help="YAML config file.")
+@click.option("--grid", multiple=True, required=True, metavar="KEY=V1,V2", help="A swept key and its values "
+              "(repeatable; the sweep is their product).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every run.")
+@click.option("--parallel", default=1, show_default=True, type=click.IntRange(min=1), help="Runs at a time.")
+@click.option("--name", default=None, help="Sweep directory name (default: derived from config and grid).")
+def sweep(config_path: str, grid: tuple[str, ...], overrides: tuple[str, ...], parallel: int,
+          name: str | None) -> None:
+    """Run a grid of overrides as separate runs; re-running skips what is done."""
+    from w2v import experiments
+    from w2v.sweep import run_sweep
+
+    root, trials = run_sweep(Path(config_path), list(grid), list(overrides), parallel, name)
+    click.echo(f"sweep {root}: {sum(t.status == 'completed' for t in trials)} completed, "
+               f"{sum(t.status == 'failed' for t in trials)} failed")
+    for t in trials:
+        if t.status == "failed":
+            click.echo(f"  failed {t.name}: {t.error}")
+    records = [experiments.describe(t.run_dir) for t in trials if (t.run_dir / "config.yaml").exists()]
+    click.echo(experiments.runs_table(records))
 
 
 def main() -> None:

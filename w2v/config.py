@@ -106,6 +106,17 @@ class ProjectorConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    every_n_steps: int = _opt(0, "Evaluate during training every N global steps (0: only with `w2v eval`).", lo=0)
+    analogies: str = _opt("default", "Analogy files, comma-separated; default: gensim's questions-words.txt; "
+                          "none: skip.")
+    similarity: str = _opt("default", "Word-pair files, comma-separated; default: gensim's WordSim-353 and "
+                           "SimLex-999; none: skip.")
+    restrict: int = _opt(30000, "Answer analogies from this many most frequent words.", lo=1)
+    method: str = _opt("add", "Analogy method: add (3CosAdd) or mul (3CosMul).", choices=("add", "mul"))
+
+
+@dataclass(frozen=True)
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -114,6 +125,7 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def _sections() -> dict[str, type]:
@@ -237,6 +249,21 @@ def diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
     """Dotted keys whose values differ between two configs."""
     a, b = to_dict(old), to_dict(new)
     return {f"{s}.{k}": (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
+
+
+# What a resume may change: how long to train and what to record, never what is trained.
+RESUMABLE = ("train.epochs", "train.steps", "train.steps_per_call", "run.device", "checkpoint.", "summary.",
+             "projector.", "eval.")
+
+
+def check_resumable(saved: Config, new: Config) -> dict[str, tuple[Any, Any]]:
+    """The changed keys, after refusing any that would change the model being trained."""
+    changed = diff(saved, new)
+    refused = [k for k in changed if not k.startswith(RESUMABLE)]
+    if refused:
+        raise W2VError(f"resume: {', '.join(refused)} cannot change once a run has started (it would no longer "
+                       f"be the same experiment); start a new run instead")
+    return changed
 
 
 def reference_markdown() -> str:

@@ -25,6 +25,20 @@ class Summaries:
             for tag, value in values.items():
                 tf.summary.histogram(tag, value)
 
+    def hparams(self, config: dict[str, dict], trial_id: str) -> None:
+        """The run's hyper-parameters for TensorBoard's HParams tab, as flat ``section.key`` names.
+
+        No root-level experiment summary is written: the plugin then builds the experiment from all
+        runs' hyper-parameters and scalar tags, so it stays valid as runs are added. None values are
+        left out (the plugin cannot type them).
+        """
+        from tensorboard.plugins.hparams import api as hp
+
+        flat = {f"{section}.{key}": value for section, values in config.items() for key, value in values.items()
+                if value is not None}
+        with self.writer.as_default():
+            hp.hparams(flat, trial_id=trial_id)
+
     def start_graph_trace(self) -> None:
         """Record the graph of the next tf.function call."""
         tf.summary.trace_on(graph=True, profiler=False)

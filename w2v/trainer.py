@@ -8,6 +8,8 @@ end exactly on checkpoint and summary steps so those land on ``step % N == 0``.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +20,12 @@ from tqdm import tqdm
 
 from w2v import config as config_lib
 from w2v import corpus as corpus_lib
-from w2v import pipeline, projector, runs
+from w2v import evaluate, pipeline, projector, runs
 from w2v import vocab as vocab_lib
 from w2v.checkpoints import Checkpoints
 from w2v.config import Config
 from w2v.errors import W2VError
+from w2v.meta import RunMeta
 from w2v.model import SkipGramModel
 from w2v.optimizer import SparseOptimizer
 from w2v.summaries import Summaries
@@ -57,6 +60,14 @@ def load_corpus(config: Config) -> vocab_lib.EncodedCorpus:
     return encoded
 
 
+def make_evaluator(config: Config) -> evaluate.Evaluator | None:
+    """The periodic evaluator (files read and checked now, before any run directory is written)."""
+    if config.eval.every_n_steps == 0:
+        return None
+    analogy_files, similarity_files = evaluate.configured_files(config.eval.analogies, config.eval.similarity)
+    return evaluate.Evaluator(analogy_files, similarity_files, config.eval.restrict, config.eval.method)
+
+
 @dataclass
 class Result:
     """What a finished (or stopped) training call reports."""
@@ -65,13 +76,42 @@ class Result:
     step: int
     loss: float
     words_per_sec: float
+    finished: bool = True
+    signal: int | None = None
+
+
+class StopSignals:
+    """SIGINT / SIGTERM ask the loop to stop after the current call (it then checkpoints); a second
+    SIGINT raises KeyboardInterrupt at once. Installed only in the main thread."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+        log.warning("signal %d: stopping after the current steps and saving a checkpoint", signum)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 class Trainer:
     """Owns the model, optimizer, data iterator and the bookkeeping around them."""
 
-    def __init__(self, config: Config, corpus: vocab_lib.EncodedCorpus, run_dir: Path) -> None:
+    def __init__(self, config: Config, corpus: vocab_lib.EncodedCorpus, run_dir: Path,
+                 evaluator: evaluate.Evaluator | None = None) -> None:
         self.config = config
+        self.evaluator = evaluator
         self.corpus = corpus
         self.run_dir = Path(run_dir)
         self.strategy = tf.distribute.get_strategy()
@@ -165,20 +205,21 @@ class Trainer:
         top = min(self.config.projector.top_n, len(self.corpus.vocab))
         projector.write(self.run_dir, self.vectors()[:top], self.corpus.vocab.words[:top])
 
-    def fit(self, show_progress: bool = True, stop_at: int | None = None) -> Result:
+    def fit(self, show_progress: bool = True, stop_at: int | None = None, meta: RunMeta | None = None) -> Result:
         """Train until the data (epochs) or train.steps runs out, checkpointing on schedule.
 
         ``stop_at`` ends the call early at that global step with a checkpoint, as a preempted job
-        would; ``resume`` then continues exactly where it stopped.
+        would; ``resume`` then continues exactly where it stopped. SIGINT or SIGTERM do the same at
+        the end of the current call (a second SIGINT aborts at once).
         """
         cfg = self.config
         summaries = Summaries(self.run_dir)
         step = int(self.global_step.numpy())
         limit = cfg.train.steps
-        end = min(x for x in (limit, stop_at) if x is not None) if (limit or stop_at) else None
+        end = min((x for x in (limit, stop_at) if x is not None), default=None)
         words_scale = self.corpus.vocab.raw_tokens / max(len(self.corpus.ids), 1)
         every = [cfg.checkpoint.every_n_steps, cfg.summary.scalars_every_n_steps,
-                 cfg.summary.histograms_every_n_steps]
+                 cfg.summary.histograms_every_n_steps] + ([cfg.eval.every_n_steps] if self.evaluator else [])
         trace = cfg.summary.graph and step == 0
         bar = tqdm(total=limit if limit else self.total_words, initial=step if limit else int(self.position.numpy()),
                    unit="step" if limit else "word", unit_scale=not limit, disable=not show_progress,
@@ -187,52 +228,78 @@ class Trainer:
         last_loss = float("nan")
         tick_time, tick_position = time.perf_counter(), int(self.position.numpy())
         start_time, start_position = tick_time, tick_position
+        wall_before = meta.data["wall_time_s"] if meta else 0.0
         words_per_sec = 0.0
         saved_at = step if self.checkpoints.latest else -1
-        while end is None or step < end:
-            n = min([cfg.train.steps_per_call] + [k - step % k for k in every] + ([end - step] if end else []))
-            if trace:
-                summaries.start_graph_trace()
-            done, loss_sum, norm, lr = (t.numpy() for t in self._run(tf.constant(n)))
-            if trace:
-                summaries.export_graph(step)
-                trace = False
-            step += int(done)
-            interval_loss += float(loss_sum)
-            interval_steps += int(done)
-            position = int(self.position.numpy())
-            bar.update(int(done) if limit else position - bar.n)
-            if done and step % cfg.summary.scalars_every_n_steps == 0:
-                now = time.perf_counter()
-                words_per_sec = (position - tick_position) * words_scale / max(now - tick_time, 1e-9)
+        exhausted = False
+
+        def record() -> None:
+            if meta:
+                position = int(self.position.numpy())
+                progress = step / limit if limit else position / self.total_words
+                meta.update(step=step, total_steps=limit, progress=min(progress, 1.0),
+                            words=int(position * words_scale), last_loss=last_loss,
+                            wall_time_s=wall_before + time.perf_counter() - start_time)
+
+        with StopSignals() as signals:
+            while end is None or step < end:
+                n = min([cfg.train.steps_per_call] + [k - step % k for k in every] + ([end - step] if end else []))
+                if trace:
+                    summaries.start_graph_trace()
+                done, loss_sum, norm, lr = (t.numpy() for t in self._run(tf.constant(n)))
+                if trace:
+                    summaries.export_graph(step)
+                    trace = False
+                step += int(done)
+                interval_loss += float(loss_sum)
+                interval_steps += int(done)
+                position = int(self.position.numpy())
+                bar.update(int(done) if limit else position - bar.n)
+                if done and step % cfg.summary.scalars_every_n_steps == 0:
+                    now = time.perf_counter()
+                    words_per_sec = (position - tick_position) * words_scale / max(now - tick_time, 1e-9)
+                    last_loss = interval_loss / interval_steps
+                    summaries.scalars(step, {"loss": last_loss, "learning_rate": float(lr),
+                                             "words_per_sec": words_per_sec, "gradient_norm": float(norm)})
+                    bar.set_postfix(loss=f"{last_loss:.4f}", words_s=f"{words_per_sec:,.0f}", refresh=False)
+                    interval_loss, interval_steps = 0.0, 0
+                    tick_time, tick_position = now, position
+                    record()
+                if done and step % cfg.summary.histograms_every_n_steps == 0:
+                    self._write_histograms(summaries, step)
+                if done and self.evaluator and step % cfg.eval.every_n_steps == 0:
+                    report = self.evaluate(summaries, step)
+                    if meta:
+                        meta.update(metrics=report.scalars())
+                exhausted = done < n
+                if exhausted:
+                    self.epochs_done.assign(cfg.train.epochs)
+                if self.checkpoints.due(step) and saved_at != step:
+                    self.checkpoints.save(step)
+                    saved_at = step
+                if exhausted or signals.received:
+                    break
+            bar.close()
+            if interval_steps:
                 last_loss = interval_loss / interval_steps
-                summaries.scalars(step, {"loss": last_loss, "learning_rate": float(lr),
-                                         "words_per_sec": words_per_sec, "gradient_norm": float(norm)})
-                bar.set_postfix(loss=f"{last_loss:.4f}", words_s=f"{words_per_sec:,.0f}", refresh=False)
-                interval_loss, interval_steps = 0.0, 0
-                tick_time, tick_position = now, position
-            if done and step % cfg.summary.histograms_every_n_steps == 0:
-                self._write_histograms(summaries, step)
-            exhausted = done < n
-            if exhausted:
-                self.epochs_done.assign(cfg.train.epochs)
-            if self.checkpoints.due(step) and saved_at != step:
+            elapsed = time.perf_counter() - start_time
+            if elapsed > 0 and int(self.position.numpy()) > start_position:
+                words_per_sec = (int(self.position.numpy()) - start_position) * words_scale / elapsed
+            if saved_at != step:
                 self.checkpoints.save(step)
-                saved_at = step
-            if exhausted:
-                break
-        bar.close()
-        if interval_steps:
-            last_loss = interval_loss / interval_steps
-        elapsed = time.perf_counter() - start_time
-        if elapsed > 0 and int(self.position.numpy()) > start_position:
-            words_per_sec = (int(self.position.numpy()) - start_position) * words_scale / elapsed
-        if saved_at != step:
-            self.checkpoints.save(step)
-        self._write_histograms(summaries, step)
-        self.write_projector()
-        summaries.flush()
-        return Result(self.run_dir, step, last_loss, words_per_sec)
+            self._write_histograms(summaries, step)
+            self.write_projector()
+            summaries.flush()
+            record()
+        finished = exhausted or (limit is not None and step >= limit)
+        return Result(self.run_dir, step, last_loss, words_per_sec, finished, signals.received)
+
+    def evaluate(self, summaries: Summaries, step: int) -> evaluate.Report:
+        """Score the current vectors; scalars go to TensorBoard and the report to eval/step-N.json."""
+        report = self.evaluator(evaluate.Vectors(self.corpus.vocab.words, self.vectors()), step)
+        summaries.scalars(step, report.scalars())
+        evaluate.save(report, self.run_dir)
+        return report
 
     def _write_histograms(self, summaries: Summaries, step: int) -> None:
         values = {f"weights/{v.name.split(':')[0]}": v for v in self.model.trainable}
@@ -249,15 +316,40 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
     runs.check_new(run_dir)
     configure_device(config.run.device, config.run.deterministic)
     tf.random.set_seed(config.run.seed)
+    evaluator = make_evaluator(config)
     corpus = load_corpus(config)
     runs.create(run_dir, config, corpus.vocab)
-    return Trainer(config, corpus, run_dir).fit(show_progress, stop_at)
+    trainer = Trainer(config, corpus, run_dir, evaluator)
+    Summaries(run_dir).hparams(config_lib.to_dict(config), run_dir.name)
+    return _session(trainer, RunMeta.begin(run_dir, config.run.seed, device_name()), show_progress, stop_at)
 
 
-def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True) -> Result:
+def device_name() -> str:
+    """Where the steps run, for meta.json."""
+    gpus = tf.config.list_logical_devices("GPU")
+    return f"GPU ({len(gpus)})" if gpus else "CPU"
+
+
+def _session(trainer: Trainer, meta: RunMeta, show_progress: bool, stop_at: int | None) -> Result:
+    """Run ``fit`` and record how it ended in meta.json."""
+    try:
+        result = trainer.fit(show_progress, stop_at, meta)
+    except KeyboardInterrupt:
+        meta.end("interrupted", "aborted by a second interrupt")
+        raise
+    except BaseException as e:
+        meta.end("failed", f"{e.__class__.__name__}: {e}")
+        raise
+    meta.end("completed" if result.finished else "interrupted")
+    return result
+
+
+def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
+           stop_at: int | None = None) -> Result:
     """Continue a run from its newest readable checkpoint to its configured end."""
     run_dir = Path(run_dir)
     config = runs.load_config(run_dir, overrides)
+    changed = config_lib.check_resumable(runs.load_config(run_dir), config)
     saved = runs.load_vocab(run_dir)
     configure_device(config.run.device, config.run.deterministic)
     tf.random.set_seed(config.run.seed)
@@ -265,7 +357,7 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True)
     if corpus.vocab.words != saved.words:
         raise W2VError(f"corpus {config.data.corpus}: its vocabulary no longer matches {run_dir / runs.VOCAB}; "
                        f"the corpus changed since the run started")
-    trainer = Trainer(config, corpus, run_dir)
+    trainer = Trainer(config, corpus, run_dir, make_evaluator(config))
     if trainer.checkpoints.restore_latest() is None:
         raise W2VError(f"run directory {run_dir}: has no checkpoint to resume from")
     finished = int(trainer.epochs_done.numpy())
@@ -273,6 +365,8 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True)
         # The run had finished its epochs and its saved iterator is exhausted, so the added epochs
         # get a stream of their own, keyed on the same (seed, epoch, chunk) as ever.
         trainer.restart_data(finished)
+    meta = RunMeta.begin(run_dir, config.run.seed, device_name(),
+                         resumed_with=[f"{k}: {a} -> {b}" for k, (a, b) in changed.items()])
     if overrides:
         config_lib.dump(config, run_dir / runs.CONFIG)
-    return trainer.fit(show_progress)
+    return _session(trainer, meta, show_progress, stop_at)

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from gensim.models import KeyedVectors
+
+from w2v import runs
+from w2v.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("fmt, binary", [("word2vec", False), ("word2vec-binary", True)])
+def test_word2vec_formats_load_in_gensim_with_the_checkpoint_vectors(tiny_run, tmp_path, fmt, binary):
+    vocab, vectors, _ = runs.load_embedding(tiny_run)
+    out = tmp_path / "vectors.out"
+    result = invoke("export", tiny_run, "--format", fmt, "-o", out)
+    assert result.exit_code == 0, result.output
+    header = out.read_bytes().split(b"\n", 1)[0].decode()
+    assert header == f"{len(vocab)} {vectors.shape[1]}"
+    kv = KeyedVectors.load_word2vec_format(str(out), binary=binary)
+    assert kv.index_to_key == vocab.words
+    np.testing.assert_allclose(kv.vectors, vectors, rtol=1e-5, atol=1e-6 if not binary else 0)
+
+
+def test_npy_and_tsv(tiny_run, tmp_path):
+    vocab, vectors, _ = runs.load_embedding(tiny_run)
+    assert invoke("export", tiny_run, "--format", "npy", "-o", tmp_path / "v.npy").exit_code == 0
+    assert np.array_equal(np.load(tmp_path / "v.npy"), vectors)
+    rows = (tmp_path / "v.vocab.tsv").read_text().splitlines()
+    assert [r.split("\t")[0] for r in rows] == vocab.words
+    assert invoke("export", tiny_run, "--format", "tsv", "-o", tmp_path / "v.tsv").exit_code == 0
+    lines = (tmp_path / "v.tsv").read_text().splitlines()
+    assert len(lines) == len(vocab)
+    first = lines[0].split("\t")
+    assert first[0] == vocab.words[0]
+    np.testing.assert_allclose([float(x) for x in first[1:]], vectors[0], rtol=1e-5)
+
+
+def test_unwritable_output_leaves_nothing(tiny_run, tmp_path):
+    result = invoke("export", tiny_run, "-o", tmp_path / "missing" / "v.txt")
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = invoke("export", tiny_run, "-o", locked / "v.txt")
+        if result.exit_code == 0:  # root ignores permission bits; nothing to assert then
+            pytest.skip("running as a user who may write anywhere")
+        assert result.exit_code == 2 and "cannot be written" in result.stderr
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_export_of_a_run_without_checkpoints(tmp_path):
+    (tmp_path / "config.yaml").write_text("{}\n")
+    (tmp_path / "vocab.tsv").write_text("a\t1\n")
+    result = invoke("export", tmp_path, "-o", tmp_path / "v.txt")
+    assert result.exit_code == 2 and "has no checkpoint" in result.stderr

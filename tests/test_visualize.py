@@ -1,0 +1,95 @@
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.conftest import http_get as _get
+from tests.conftest import start_tensorboard
+from w2v import projector, runs
+from w2v.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    run_dir = tmp_path / "logs" / "tiny"
+    shutil.copytree(tiny_run, run_dir)
+    return run_dir
+
+
+def test_visualize_writes_projector_files_png_and_tsv(run_copy, tmp_path):
+    vocab, vectors, _ = runs.load_embedding(run_copy)
+    result = invoke("visualize", run_copy, "--top", 50, "--tsv", tmp_path / "tsv")
+    assert result.exit_code == 0, result.output
+    assert (run_copy / "metadata.tsv").read_text().splitlines() == vocab.words[:50]
+    image = Image.open(run_copy / projector.MAP_FILE)
+    image.verify()
+    assert image.size[0] >= 800 and image.size[1] >= 800
+    tsv = (tmp_path / "tsv" / "vectors.tsv").read_text().splitlines()
+    assert len(tsv) == 50
+    np.testing.assert_allclose([float(x) for x in tsv[3].split("\t")], vectors[3], rtol=1e-5)
+    assert (tmp_path / "tsv" / "metadata.tsv").read_text().splitlines() == vocab.words[:50]
+
+
+def test_map_labels_are_vocabulary_words(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    labels = []
+    original = matplotlib.axes.Axes.annotate
+    monkeypatch.setattr(matplotlib.axes.Axes, "annotate",
+                        lambda self, text, *a, **k: labels.append(text) or original(self, text, *a, **k))
+    words = [f"w{i}" for i in range(40)]
+    projector.render_map(np.random.default_rng(0).normal(size=(40, 5)), words, tmp_path / "m.png", labels=10)
+    assert labels == words[:10]
+
+
+def test_top_is_clamped_or_refused(run_copy):
+    vocab = runs.load_vocab(run_copy)
+    big = invoke("visualize", run_copy, "--top", 10 ** 7)
+    assert big.exit_code == 0
+    assert f"using all {len(vocab)} words" in big.stderr
+    assert len((run_copy / "metadata.tsv").read_text().splitlines()) == len(vocab)
+    bad = invoke("visualize", run_copy, "--top", 0)
+    assert bad.exit_code == 2 and "--top 0: must be a positive" in bad.stderr
+
+
+def _poll_json(url, ok, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        value = json.loads(_get(url))
+        if ok(value) or time.time() > deadline:
+            return value
+        time.sleep(1)
+
+
+@pytest.fixture
+def tensorboard(run_copy):
+    with start_tensorboard(run_copy.parent) as base:
+        yield base
+
+
+def test_tensorboard_serves_the_projector_and_scalars(run_copy, tensorboard):
+    vocab, vectors, _ = runs.load_embedding(run_copy)
+    projector_url = tensorboard + "/data/plugin/projector"
+    assert _poll_json(projector_url + "/runs", lambda r: "." in r or "tiny" in r)
+    run_name = "." if "." in json.loads(_get(projector_url + "/runs")) else "tiny"
+    info = json.loads(_get(f"{projector_url}/info?run={run_name}"))
+    names = [e["tensorName"] for e in info["embeddings"]]
+    assert names == [projector.TENSOR_NAME]
+    shapes = [e["tensorShape"] for e in info["embeddings"]]
+    assert shapes == [[len(vocab), vectors.shape[1]]]
+    raw = _get(f"{projector_url}/tensor?run={run_name}&name={projector.TENSOR_NAME}")
+    served = np.frombuffer(raw, dtype=np.float32).reshape(len(vocab), -1)
+    np.testing.assert_array_equal(served, vectors)
+    metadata = _get(f"{projector_url}/metadata?run={run_name}&name={projector.TENSOR_NAME}").decode()
+    assert metadata.splitlines() == vocab.words
+    scalars = _poll_json(f"{tensorboard}/data/plugin/scalars/scalars?run={run_name}&tag=loss",
+                         lambda r: isinstance(r, list) and len(r) > 0)
+    assert [step for _, step, _ in scalars] == list(range(10, 201, 10))

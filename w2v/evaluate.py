@@ -1,0 +1,286 @@
+"""Word-vector quality the way the field measures it: Google analogies and word-similarity sets.
+
+Scoring follows gensim's ``evaluate_word_analogies`` / ``evaluate_word_pairs`` (and so word2vec's
+compute-accuracy): case-insensitive matching where the most frequent spelling wins, answers drawn
+from the ``restrict`` most frequent words, question words excluded, questions with an unknown word
+skipped and counted. All questions are answered with batched matrix products.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from w2v.errors import W2VError
+
+DEFAULT_ANALOGIES = "questions-words.txt"
+DEFAULT_SIMILARITY = ("wordsim353.tsv", "simlex999.txt")
+
+
+def bundled(name: str) -> Path:
+    """A file of gensim's test data (the standard evaluation sets ship there)."""
+    from gensim.test.utils import datapath
+
+    return Path(datapath(name))
+
+
+@dataclass
+class Question:
+    section: str
+    words: tuple[str, str, str, str]
+
+
+def read_analogies(path: str | Path) -> list[Question]:
+    """Questions in the Google format: ``: section`` lines, then ``a b c d`` lines."""
+    questions, section = [], None
+    for lineno, line in _lines(path):
+        if line.startswith(":"):
+            section = line[1:].strip()
+            continue
+        parts = line.split()
+        if len(parts) != 4:
+            raise W2VError(f"analogy file {path}, line {lineno}: expected 4 words, got {len(parts)}")
+        if section is None:
+            raise W2VError(f"analogy file {path}, line {lineno}: question before any ': section' line")
+        questions.append(Question(section, tuple(w.upper() for w in parts)))
+    if not questions:
+        raise W2VError(f"analogy file {path}: no questions")
+    return questions
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str, float]]:
+    """Word pairs with a human score: ``w1 w2 score`` separated by tabs or spaces; ``#`` comments."""
+    pairs = []
+    for lineno, line in _lines(path):
+        if line.startswith("#"):
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) != 3:
+            raise W2VError(f"similarity file {path}, line {lineno}: expected 3 columns, got {len(parts)}")
+        try:
+            score = float(parts[2])
+        except ValueError:
+            raise W2VError(f"similarity file {path}, line {lineno}: score {parts[2].strip()!r} is not a number") \
+                from None
+        pairs.append((parts[0].strip().upper(), parts[1].strip().upper(), score))
+    if not pairs:
+        raise W2VError(f"similarity file {path}: no word pairs")
+    return pairs
+
+
+def _lines(path: str | Path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    yield lineno, line.rstrip("\n")
+    except FileNotFoundError:
+        raise W2VError(f"evaluation file {path}: not found") from None
+    except UnicodeDecodeError as e:
+        raise W2VError(f"evaluation file {path}: not UTF-8 text (byte offset {e.start})") from None
+    except OSError as e:
+        raise W2VError(f"evaluation file {path}: cannot be read ({e.strerror})") from None
+
+
+class Vectors:
+    """Unit-normalised vectors with gensim's case-insensitive lookup."""
+
+    def __init__(self, words: list[str], vectors: np.ndarray) -> None:
+        self.words = words
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.unit = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+        self.index = {w: i for i, w in enumerate(words)}
+
+    def upper_index(self, restrict: int) -> dict[str, int]:
+        """Uppercased word -> id over the ``restrict`` most frequent words; the most frequent
+        spelling wins, as in gensim."""
+        return {w.upper(): i for i, w in reversed(list(enumerate(self.words[:restrict])))}
+
+    def unknown(self, word: str) -> W2VError:
+        """An error naming an unknown word and the closest known spellings."""
+        close = difflib.get_close_matches(word, self.words[:100000], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return W2VError(f"word {word!r} is not in the vocabulary{hint}")
+
+    def neighbours(self, query: np.ndarray, k: int, exclude: set[int]) -> list[tuple[str, float]]:
+        """The k words most cosine-similar to ``query``, skipping ids in ``exclude``."""
+        sims = self.unit @ (query / max(np.linalg.norm(query), 1e-12))
+        order = np.argsort(-sims)
+        out = [(self.words[i], float(sims[i])) for i in order[:k + len(exclude)] if i not in exclude]
+        return out[:k]
+
+    def vector(self, word: str) -> np.ndarray:
+        """The unit vector of a word (exact spelling), or a W2VError naming it."""
+        if word not in self.index:
+            raise self.unknown(word)
+        return self.unit[self.index[word]]
+
+
+@dataclass
+class AnalogyResult:
+    file: str
+    method: str
+    restrict: int
+    correct: int
+    total: int
+    skipped: int
+    sections: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def part(self, syntactic: bool) -> float:
+        """Accuracy over the syntactic (``gram*`` sections) or semantic questions."""
+        chosen = [v for k, v in self.sections.items() if k.startswith("gram") == syntactic]
+        total = sum(t for _, t in chosen)
+        return sum(c for c, _ in chosen) / total if total else 0.0
+
+
+def analogies(vectors: Vectors, questions: list[Question], restrict: int = 30000, method: str = "add",
+              file: str = "", batch: int = 512) -> AnalogyResult:
+    """Answer every question with 3CosAdd or 3CosMul over the top ``restrict`` words."""
+    lookup = vectors.upper_index(restrict)
+    known = [q for q in questions if all(w in lookup for w in q.words)]
+    result = AnalogyResult(file, method, restrict, 0, len(known), len(questions) - len(known))
+    if not known:
+        return result
+    ids = np.array([[lookup[w] for w in q.words] for q in known])
+    candidates = vectors.unit[:restrict]
+    predicted = np.empty(len(known), dtype=np.int64)
+    for start in range(0, len(known), batch):
+        a, b, c = (vectors.unit[ids[start:start + batch, j]] for j in range(3))
+        if method == "mul":
+            # Levy & Goldberg's 3CosMul with cosines shifted to [0, 1].
+            sim = lambda x: (candidates @ x.T + 1) / 2  # noqa: E731
+            scores = (sim(b) * sim(c) / (sim(a) + 1e-6)).T
+        else:
+            scores = (b - a + c) @ candidates.T
+        rows = np.arange(len(a))
+        for j in range(3):
+            scores[rows, ids[start:start + batch, j]] = -np.inf
+        predicted[start:start + batch] = np.argmax(scores, axis=1)
+    hits = predicted == ids[:, 3]
+    result.correct = int(hits.sum())
+    for q, hit in zip(known, hits, strict=True):
+        c, t = result.sections.get(q.section, (0, 0))
+        result.sections[q.section] = (c + int(hit), t + 1)
+    return result
+
+
+@dataclass
+class SimilarityResult:
+    file: str
+    spearman: float
+    pearson: float
+    pairs: int
+    skipped: int
+
+
+def similarity(vectors: Vectors, pairs: list[tuple[str, str, float]], restrict: int = 300000,
+               file: str = "") -> SimilarityResult:
+    """Spearman and Pearson correlation of cosine similarity with human scores."""
+    lookup = vectors.upper_index(restrict)
+    known = [(lookup[a], lookup[b], s) for a, b, s in pairs if a in lookup and b in lookup]
+    if len(known) < 2:
+        return SimilarityResult(file, math.nan, math.nan, len(known), len(pairs) - len(known))
+    a, b, human = (np.array(x) for x in zip(*known, strict=True))
+    cosine = np.sum(vectors.unit[a] * vectors.unit[b], axis=1)
+    return SimilarityResult(file, float(stats.spearmanr(human, cosine)[0]), float(stats.pearsonr(human, cosine)[0]),
+                            len(known), len(pairs) - len(known))
+
+
+@dataclass
+class Report:
+    step: int
+    analogies: list[AnalogyResult]
+    similarity: list[SimilarityResult]
+
+    def scalars(self) -> dict[str, float]:
+        """Flat metric names for TensorBoard and run tables."""
+        out = {}
+        for r in self.analogies:
+            name = Path(r.file).stem
+            out[f"eval/{name}/accuracy"] = r.accuracy
+            out[f"eval/{name}/semantic"] = r.part(False)
+            out[f"eval/{name}/syntactic"] = r.part(True)
+        for r in self.similarity:
+            out[f"eval/{Path(r.file).stem}/spearman"] = r.spearman
+        return out
+
+    def to_json(self) -> dict:
+        """Everything, including per-section counts, for ``eval/step-N.json``."""
+        return {"step": self.step,
+                "analogies": [dict(asdict(r), accuracy=r.accuracy, semantic=r.part(False), syntactic=r.part(True))
+                              for r in self.analogies],
+                "similarity": [asdict(r) for r in self.similarity],
+                "metrics": self.scalars()}
+
+    def table(self) -> str:
+        """A readable summary."""
+        lines = [f"step {self.step}"]
+        for r in self.analogies:
+            lines.append(f"  analogies {Path(r.file).name} (3Cos{r.method.capitalize()}, top {r.restrict}): "
+                         f"{100 * r.accuracy:.2f}% of {r.total} "
+                         f"(semantic {100 * r.part(False):.2f}%, syntactic {100 * r.part(True):.2f}%), "
+                         f"{r.skipped} skipped (out of vocabulary)")
+            for section, (c, t) in r.sections.items():
+                lines.append(f"    {section:<32} {100 * c / t:6.2f}%  {c}/{t}")
+        for r in self.similarity:
+            lines.append(f"  similarity {Path(r.file).name}: Spearman {r.spearman:.4f}, Pearson {r.pearson:.4f} "
+                         f"over {r.pairs} pairs, {r.skipped} skipped (out of vocabulary)")
+        return "\n".join(lines)
+
+
+def default_files() -> tuple[list[Path], list[Path]]:
+    """gensim's bundled Google analogies, WordSim-353 and SimLex-999."""
+    return [bundled(DEFAULT_ANALOGIES)], [bundled(n) for n in DEFAULT_SIMILARITY]
+
+
+def configured_files(analogies_spec: str, similarity_spec: str) -> tuple[list[Path], list[Path]]:
+    """The files named by eval.analogies / eval.similarity ("default", "none" or comma-separated paths)."""
+    default_analogies, default_similarity = default_files()
+
+    def pick(spec: str, default: list[Path]) -> list[Path]:
+        if spec == "default":
+            return default
+        if spec == "none":
+            return []
+        return [Path(p.strip()) for p in spec.split(",") if p.strip()]
+
+    return pick(analogies_spec, default_analogies), pick(similarity_spec, default_similarity)
+
+
+class Evaluator:
+    """Evaluation files read and checked once, then applied to any vectors (periodic evaluation)."""
+
+    def __init__(self, analogy_files: list[Path], similarity_files: list[Path], restrict: int = 30000,
+                 method: str = "add") -> None:
+        self.questions = [(f, read_analogies(f)) for f in analogy_files]
+        self.pairs = [(f, read_pairs(f)) for f in similarity_files]
+        self.restrict, self.method = restrict, method
+
+    def __call__(self, vectors: Vectors, step: int) -> Report:
+        return Report(step, [analogies(vectors, q, self.restrict, self.method, str(f)) for f, q in self.questions],
+                      [similarity(vectors, p, file=str(f)) for f, p in self.pairs])
+
+
+def run_all(vectors: Vectors, step: int, analogy_files: list[Path], similarity_files: list[Path],
+            restrict: int = 30000, method: str = "add") -> Report:
+    """Evaluate on every file (each read and checked before any work is done)."""
+    return Evaluator(analogy_files, similarity_files, restrict, method)(vectors, step)
+
+
+def save(report: Report, run_dir: Path) -> Path:
+    """Write ``eval/step-N.json`` in the run directory."""
+    out = Path(run_dir) / "eval"
+    out.mkdir(exist_ok=True)
+    path = out / f"step-{report.step}.json"
+    path.write_text(json.dumps(report.to_json(), indent=2))
+    return path

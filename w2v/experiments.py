@@ -1,0 +1,130 @@
+"""Runs as comparable objects: listing a root of run directories and comparing runs side by side.
+
+Everything is read from the run directories (config.yaml, meta.json, eval/step-N.json): there is
+no database or server to keep in sync.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from w2v import config as config_lib
+from w2v import meta as meta_lib
+from w2v import runs
+from w2v.errors import W2VError
+
+SORT_KEYS = ("name", "status", "step", "loss", "wall", "started")
+
+
+def latest_metrics(run_dir: Path) -> dict[str, float]:
+    """Metrics of the newest eval/step-N.json (by step), or {}."""
+    reports = sorted((Path(run_dir) / "eval").glob("step-*.json"),
+                     key=lambda p: int(p.stem.split("-")[1]) if p.stem.split("-")[1].isdigit() else -1)
+    if not reports:
+        return {}
+    try:
+        return json.loads(reports[-1].read_text()).get("metrics", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def describe(run_dir: Path) -> dict[str, Any]:
+    """One run as a flat record."""
+    meta = meta_lib.read(run_dir)
+    return {
+        "name": Path(run_dir).name,
+        "path": str(run_dir),
+        "status": meta.get("status", "unknown"),
+        "error": meta.get("error"),
+        "step": meta.get("step", 0),
+        "total_steps": meta.get("total_steps"),
+        "progress": meta.get("progress", 0.0),
+        "loss": meta.get("last_loss"),
+        "wall_time_s": meta.get("wall_time_s", 0.0),
+        "started": meta.get("started"),
+        "metrics": latest_metrics(run_dir),
+    }
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run directories (those holding config.yaml) anywhere under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise W2VError(f"runs root {root}: not a directory")
+    return sorted(p.parent for p in root.rglob(runs.CONFIG) if (p.parent / runs.VOCAB).exists())
+
+
+def list_runs(root: Path, sort: str = "started", status: str | None = None) -> list[dict[str, Any]]:
+    """Records of every run under ``root``, filtered by status and sorted."""
+    records = [describe(d) for d in find_runs(root)]
+    if status:
+        records = [r for r in records if r["status"] == status]
+    key = {"name": lambda r: r["name"], "status": lambda r: r["status"], "step": lambda r: r["step"],
+           "loss": lambda r: _num(r["loss"]), "wall": lambda r: r["wall_time_s"],
+           "started": lambda r: r["started"] or ""}[sort]
+    return sorted(records, key=key)
+
+
+def _num(x: Any) -> float:
+    return x if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x)) else math.inf
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.4g}"
+    return str(x)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def runs_table(records: list[dict[str, Any]]) -> str:
+    """The ``w2v runs`` table."""
+    metric_names = sorted({m for r in records for m in r["metrics"]})
+    header = ["name", "status", "step", "progress", "loss", "wall"] + [m.removeprefix("eval/") for m in metric_names]
+    rows = []
+    for r in records:
+        rows.append([r["name"], r["status"], f"{r['step']}" + (f"/{r['total_steps']}" if r["total_steps"] else ""),
+                     f"{100 * (r['progress'] or 0):.0f}%", _fmt(r["loss"]), f"{r['wall_time_s']:.0f}s"]
+                    + [_fmt(r["metrics"].get(m)) for m in metric_names])
+    return _table(header, rows) if records else "no runs"
+
+
+def compare(run_dirs: list[Path]) -> dict[str, Any]:
+    """The config keys that differ between runs, and every run's metrics, side by side."""
+    if len(run_dirs) < 2:
+        raise W2VError("compare: give at least two run directories")
+    configs = [config_lib.to_dict(runs.load_config(d)) for d in run_dirs]
+    names = [Path(d).name for d in run_dirs]
+    differing = {}
+    for section in configs[0]:
+        for key in configs[0][section]:
+            values = [c[section][key] for c in configs]
+            if any(v != values[0] for v in values):
+                differing[f"{section}.{key}"] = values
+    records = [describe(Path(d)) for d in run_dirs]
+    metric_names = sorted({m for r in records for m in r["metrics"]})
+    metrics = {"status": [r["status"] for r in records], "step": [r["step"] for r in records],
+               "loss": [r["loss"] for r in records], "wall_time_s": [r["wall_time_s"] for r in records]}
+    metrics.update({m: [r["metrics"].get(m) for r in records] for m in metric_names})
+    return {"runs": names, "config": differing, "metrics": metrics}
+
+
+def compare_table(comparison: dict[str, Any]) -> str:
+    """The ``w2v compare`` table."""
+    header = ["key"] + comparison["runs"]
+    rows = [[k] + [_fmt(v) for v in vs] for k, vs in comparison["config"].items()]
+    if not rows:
+        rows = [["(configs identical)"] + [""] * len(comparison["runs"])]
+    rows.append(["--"] + ["" for _ in comparison["runs"]])
+    rows += [[k.removeprefix("eval/")] + [_fmt(v) for v in vs] for k, vs in comparison["metrics"].items()]
+    return _table(header, rows)

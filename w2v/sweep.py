@@ -1,0 +1,117 @@
+"""``w2v sweep``: a grid of overrides run as separate runs under one sweep directory.
+
+Each run is its own ``w2v train`` (or ``w2v resume``) subprocess, so one failing combination is
+recorded and the others go on, and ``--parallel`` is plain process parallelism. The sweep directory
+name is derived from the config and the grid, so running the same sweep again finds it: completed
+and failed runs are skipped, interrupted ones resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from w2v import config as config_lib
+from w2v import meta as meta_lib
+from w2v import runs
+from w2v.errors import W2VError
+
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass
+class Trial:
+    name: str
+    overrides: list[str]
+    run_dir: Path
+    status: str = "pending"
+    error: str | None = None
+
+
+def parse_grid(grid: list[str]) -> list[tuple[str, list[str]]]:
+    """``key=v1,v2`` items into (key, values)."""
+    axes = []
+    for item in grid:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise W2VError(f"--grid {item!r}: expected section.key=value1,value2")
+        axes.append((key.strip(), [v.strip() for v in values.split(",")]))
+    return axes
+
+
+def _slug(overrides: list[str]) -> str:
+    return "_".join(o.split(".", 1)[-1].replace("=", "-").replace("/", "-") for o in overrides)
+
+
+def plan(config_path: Path, grid: list[str], overrides: list[str], name: str | None = None) -> tuple[Path, list[Trial]]:
+    """The sweep directory and its trials; every combination is validated before anything runs."""
+    base = config_lib.load(config_path, overrides)
+    axes = parse_grid(grid)
+    digest = hashlib.sha1(json.dumps([str(config_path), grid, overrides]).encode()).hexdigest()[:8]
+    root = Path(base.run.output_dir).expanduser() / (name or f"{Path(config_path).stem}-sweep-{digest}")
+    if root.exists() and not root.is_dir():
+        raise W2VError(f"sweep directory {root}: is a file")
+    trials = []
+    for values in itertools.product(*(v for _, v in axes)):
+        combo = [f"{key}={value}" for (key, _), value in zip(axes, values, strict=True)]
+        config_lib.apply_overrides(base, combo)
+        trials.append(Trial(_slug(combo), combo, root / _slug(combo)))
+    return root, trials
+
+
+def _run(config_path: Path, overrides: list[str], trial: Trial) -> Trial:
+    status = meta_lib.read(trial.run_dir).get("status")
+    if status in ("completed", "failed"):
+        trial.status, trial.error = status, meta_lib.read(trial.run_dir).get("error")
+        return trial
+    if (trial.run_dir / runs.CONFIG).exists():
+        cmd = [sys.executable, "-m", "w2v", "resume", str(trial.run_dir), "--quiet"]
+    else:
+        sets = [a for o in overrides + trial.overrides for a in ("--set", o)]
+        cmd = [sys.executable, "-m", "w2v", "train", "--config", str(config_path), *sets,
+               "--run-dir", str(trial.run_dir), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    meta = meta_lib.read(trial.run_dir)
+    if proc.returncode == 0:
+        trial.status = "completed"
+    else:
+        trial.status = "failed"
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        trial.error = meta.get("error") or (lines[-1] if lines else f"exit code {proc.returncode}")
+    return trial
+
+
+def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), parallel: int = 1,
+              name: str | None = None) -> tuple[Path, list[Trial]]:
+    """Run every trial not yet done; returns the sweep directory and the trials with their status."""
+    root, trials = plan(Path(config_path), grid, list(overrides), name)
+    root.mkdir(parents=True, exist_ok=True)
+    previous = {t["name"]: t for t in _read_sweep(root)}
+    for trial in trials:
+        if previous.get(trial.name, {}).get("status") == "failed" and not trial.run_dir.exists():
+            trial.status, trial.error = "failed", previous[trial.name]["error"]
+    todo = [t for t in trials if t.status == "pending"]
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        for _ in pool.map(lambda t: _run(Path(config_path), list(overrides), t), todo):
+            _write_sweep(root, trials)
+    _write_sweep(root, trials)
+    return root, trials
+
+
+def _read_sweep(root: Path) -> list[dict]:
+    try:
+        return json.loads((root / SWEEP_FILE).read_text())["trials"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _write_sweep(root: Path, trials: list[Trial]) -> None:
+    data = {"trials": [{"name": t.name, "overrides": t.overrides, "run_dir": str(t.run_dir), "status": t.status,
+                        "error": t.error} for t in trials]}
+    (root / SWEEP_FILE).write_text(json.dumps(data, indent=2))
