@@ -47,7 +47,7 @@ def score(words: list[str], vectors) -> dict:
     from w2v import evaluate
 
     analogy_files, similarity_files = eval_files()
-    report = evaluate.run_all(evaluate.Vectors(words, vectors), 0, analogy_files, similarity_files)
+    report = evaluate.Evaluator(analogy_files, similarity_files)(evaluate.Vectors(words, vectors), 0)
     return {"analogy": report.analogies[0].accuracy, "ws353": report.similarity[0].spearman,
             "simlex": report.similarity[1].spearman}
 

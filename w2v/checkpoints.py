@@ -59,10 +59,17 @@ class Checkpoints:
         """Restore the newest readable checkpoint; None when there is none at all."""
         self.remove_leftovers()
         candidates = list(reversed(self.manager.checkpoints))
+        on_disk = sorted((p.with_suffix("") for p in self.directory.glob("ckpt-*.index")),
+                         key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1,
+                         reverse=True)
+        if not candidates and on_disk:
+            # The state file is gone or empty, but checkpoints are there: never start over silently.
+            log.warning("checkpoint state file in %s is missing; using the checkpoint files found", self.directory)
+            candidates = [str(p) for p in on_disk]
         for path in candidates:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
-            except (tf.errors.OpError, AssertionError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - a torn file fails in many ways (DataLoss, IndexError, ...)
                 log.warning("checkpoint %s cannot be read (%s); trying an older one", path, e.__class__.__name__)
                 continue
             return path

@@ -51,7 +51,7 @@ def _report(result) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. "
               "train.batch_size=4096.")
 @click.option("--name", default=None, help="Run name (overrides run.name).")
-@click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Exact run directory to create.")
+@click.option("--run-dir", type=click.Path(), default=None, help="Exact run directory to create.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_dir: str | None, quiet: bool) -> None:
     """Train a new run from a config file."""
@@ -62,6 +62,21 @@ def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_di
     config = config_lib.load(config_path, overrides)
     target = Path(run_dir) if run_dir else runs.resolve_run_dir(config, config_path)
     _report(trainer.train(config, target, show_progress=not quiet))
+
+
+@cli.command("config")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="YAML config file (default: the schema's defaults).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+def config_command(config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Print the resolved config (defaults, file, overrides) without training."""
+    import yaml
+
+    from w2v import config as config_lib
+
+    resolved = (config_lib.load(config_path, list(overrides)) if config_path
+                else config_lib.apply_overrides(config_lib.Config(), list(overrides)))
+    click.echo(yaml.safe_dump(config_lib.to_dict(resolved), sort_keys=False), nl=False)
 
 
 @cli.command()
@@ -106,8 +121,9 @@ def eval_command(run_dir: str, checkpoint: str | None, analogy_files: tuple[str,
     default_analogies, default_similarity = evaluate.default_files()
     analogies = [Path(f) for f in analogy_files] or ([] if similarity_files else default_analogies)
     similarity = [Path(f) for f in similarity_files] or ([] if analogy_files else default_similarity)
+    evaluator = evaluate.Evaluator(analogies, similarity, restrict, method)
     _, vectors, step = _vectors(run_dir, checkpoint)
-    report = evaluate.run_all(vectors, step, analogies, similarity, restrict, method)
+    report = evaluator(vectors, step)
     evaluate.save(report, Path(run_dir))
     summaries = Summaries(Path(run_dir))
     summaries.scalars(step, report.scalars())

@@ -8,6 +8,7 @@ overrides -> validation -> frozen dataclasses. The resolved config is saved as
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -241,8 +242,11 @@ def load(path: str | Path, overrides: list[str] = ()) -> Config:
 
 
 def dump(config: Config, path: str | Path) -> None:
-    """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+    """Write the resolved config as YAML, atomically (a crash never leaves half a config.yaml)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:

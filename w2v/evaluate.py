@@ -271,12 +271,6 @@ class Evaluator:
                       [similarity(vectors, p, file=str(f)) for f, p in self.pairs])
 
 
-def run_all(vectors: Vectors, step: int, analogy_files: list[Path], similarity_files: list[Path],
-            restrict: int = 30000, method: str = "add") -> Report:
-    """Evaluate on every file (each read and checked before any work is done)."""
-    return Evaluator(analogy_files, similarity_files, restrict, method)(vectors, step)
-
-
 def save(report: Report, run_dir: Path) -> Path:
     """Write ``eval/step-N.json`` in the run directory."""
     out = Path(run_dir) / "eval"

@@ -34,10 +34,13 @@ def latest_metrics(run_dir: Path) -> dict[str, float]:
 def describe(run_dir: Path) -> dict[str, Any]:
     """One run as a flat record."""
     meta = meta_lib.read(run_dir)
+    status = meta.get("status", "unknown")
+    if status == "running" and runs.lock_holder(run_dir) is None:
+        status = "interrupted"  # its process died without saying so (kill -9, power loss)
     return {
         "name": Path(run_dir).name,
         "path": str(run_dir),
-        "status": meta.get("status", "unknown"),
+        "status": status,
         "error": meta.get("error"),
         "step": meta.get("step", 0),
         "total_steps": meta.get("total_steps"),

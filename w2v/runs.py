@@ -101,3 +101,66 @@ def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab,
     if len(vectors) != len(vocab):
         raise W2VError(f"checkpoint {path}: {len(vectors)} rows for {len(vocab)} words in {run_dir / VOCAB}")
     return vocab, vectors, step
+
+
+LOCK = ".lock"
+
+
+def lock_holder(run_dir: Path) -> str | None:
+    """The pid holding a run's lock, or None when no live process holds it."""
+    import fcntl
+
+    path = Path(run_dir) / LOCK
+    if not path.exists():
+        return None
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            return f.read().strip() or "unknown"
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return None
+
+
+class RunLock:
+    """Keeps two processes from writing one run directory.
+
+    An flock on ``.lock`` (released by the kernel when its process dies, even by kill -9), with the
+    holder's pid written inside for the message. A lock file left by a dead process is taken over.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK
+        self._file = None
+        self.took_over: str | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+        import os
+
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise W2VError(f"run directory {self.path.parent}: in use by another w2v process (pid {holder})") from None
+        f.seek(0)
+        previous = f.read().strip()
+        if previous:
+            self.took_over = previous
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.close()
+            self._file = None

@@ -319,9 +319,10 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
     evaluator = make_evaluator(config)
     corpus = load_corpus(config)
     runs.create(run_dir, config, corpus.vocab)
-    trainer = Trainer(config, corpus, run_dir, evaluator)
-    Summaries(run_dir).hparams(config_lib.to_dict(config), run_dir.name)
-    return _session(trainer, RunMeta.begin(run_dir, config.run.seed, device_name()), show_progress, stop_at)
+    with runs.RunLock(run_dir):
+        trainer = Trainer(config, corpus, run_dir, evaluator)
+        Summaries(run_dir).hparams(config_lib.to_dict(config), run_dir.name)
+        return _session(trainer, RunMeta.begin(run_dir, config.run.seed, device_name()), show_progress, stop_at)
 
 
 def device_name() -> str:
@@ -334,6 +335,9 @@ def _session(trainer: Trainer, meta: RunMeta, show_progress: bool, stop_at: int 
     """Run ``fit`` and record how it ended in meta.json."""
     try:
         result = trainer.fit(show_progress, stop_at, meta)
+    except W2VError as e:
+        meta.end("failed", str(e))
+        raise
     except KeyboardInterrupt:
         meta.end("interrupted", "aborted by a second interrupt")
         raise
@@ -357,16 +361,23 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
     if corpus.vocab.words != saved.words:
         raise W2VError(f"corpus {config.data.corpus}: its vocabulary no longer matches {run_dir / runs.VOCAB}; "
                        f"the corpus changed since the run started")
-    trainer = Trainer(config, corpus, run_dir, make_evaluator(config))
-    if trainer.checkpoints.restore_latest() is None:
-        raise W2VError(f"run directory {run_dir}: has no checkpoint to resume from")
-    finished = int(trainer.epochs_done.numpy())
-    if config.train.steps is None and 0 < finished < config.train.epochs:
-        # The run had finished its epochs and its saved iterator is exhausted, so the added epochs
-        # get a stream of their own, keyed on the same (seed, epoch, chunk) as ever.
-        trainer.restart_data(finished)
-    meta = RunMeta.begin(run_dir, config.run.seed, device_name(),
-                         resumed_with=[f"{k}: {a} -> {b}" for k, (a, b) in changed.items()])
-    if overrides:
-        config_lib.dump(config, run_dir / runs.CONFIG)
-    return _session(trainer, meta, show_progress, stop_at)
+    with runs.RunLock(run_dir) as lock:
+        if lock.took_over:
+            log.warning("run directory %s: taking over the lock of pid %s, which is no longer running",
+                        run_dir, lock.took_over)
+        trainer = Trainer(config, corpus, run_dir, make_evaluator(config))
+        restored = trainer.checkpoints.restore_latest()
+        if restored is None:
+            # Killed before its first checkpoint: nothing was saved, so starting over is the exact
+            # continuation (the stream and the initial vectors depend on the seed alone).
+            log.warning("run directory %s: no checkpoint was saved yet; starting from step 0", run_dir)
+        finished = int(trainer.epochs_done.numpy())
+        if config.train.steps is None and 0 < finished < config.train.epochs:
+            # The run had finished its epochs and its saved iterator is exhausted, so the added epochs
+            # get a stream of their own, keyed on the same (seed, epoch, chunk) as ever.
+            trainer.restart_data(finished)
+        meta = RunMeta.begin(run_dir, config.run.seed, device_name(),
+                             resumed_with=[f"{k}: {a} -> {b}" for k, (a, b) in changed.items()])
+        if overrides:
+            config_lib.dump(config, run_dir / runs.CONFIG)
+        return _session(trainer, meta, show_progress, stop_at)

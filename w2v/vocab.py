@@ -8,6 +8,7 @@ bincount, and a lookup table then maps provisional ids to the final frequency-so
 from __future__ import annotations
 
 import itertools
+import os
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -34,10 +35,13 @@ class Vocab:
         return len(self.words)
 
     def save(self, path: str | Path) -> None:
-        """Write ``word<TAB>count`` lines in id order."""
-        with open(path, "w", encoding="utf-8") as f:
+        """Write ``word<TAB>count`` lines in id order, atomically."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
             for w, c in zip(self.words, self.counts, strict=True):
                 f.write(f"{w}\t{int(c)}\n")
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
