@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test bench lint clean
+.PHONY: install train test bench lint readme clean
 
 install: $(STAMP)
 
@@ -24,6 +24,12 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check w2v tests benchmarks
+
+# Regenerate the README's config reference from the schema (a test checks they agree).
+readme: install
+	$(BIN)/python -c "import pathlib; from w2v.config import reference_markdown as ref; \
+	p = pathlib.Path('README.md'); s = p.read_text(); a = s.index('| key | type |'); \
+	b = s.index('\n\n## Development'); p.write_text(s[:a] + ref() + s[b:])"
 
 clean:
 	rm -rf $(VENV) runs checkpoints

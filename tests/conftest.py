@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Encoded corpora are cached under ~/.cache/w2v: give the tests (and the processes they start) a
+# home of their own so they neither read a user's cache nor leave entries in it.
+os.environ["HOME"] = tempfile.mkdtemp(prefix="w2v-tests-home-")
 
 from w2v import config as config_lib  # noqa: E402
 

@@ -7,10 +7,10 @@ from w2v import corpus, pipeline, vocab
 tok = corpus.tokenizer("whitespace", False)
 
 
-def unique_corpus(sentences=20, length=50):
+def unique_corpus(directory, sentences=20, length=50, shard_tokens=1 << 20):
     """Every token distinct, so an id is a position: w<sentence>_<index>."""
     lines = [" ".join(f"w{s}_{i}" for i in range(length)) for s in range(sentences)]
-    return vocab.build(lines, tok, 1, None)
+    return vocab.build(lines, tok, 1, None, directory=directory / "enc", shard_tokens=shard_tokens)
 
 
 def batches(enc, cfg, limit=None):
@@ -29,7 +29,7 @@ def where(enc, ids):
 
 
 def test_pairs_stay_in_window_and_sentence(tmp_path):
-    enc = unique_corpus()
+    enc = unique_corpus(tmp_path)
     cfg = small_config("x", tmp_path, data__window=4, train__epochs=1, train__batch_size=97, data__chunk_tokens=1024)
     got = batches(enc, cfg)
     assert all(len(b["inputs"]) == 97 for b in got[:-1])
@@ -45,22 +45,25 @@ def test_pairs_stay_in_window_and_sentence(tmp_path):
     assert counts[0] > counts[1] > counts[2] > counts[3]
     assert 2.5 < counts[0] / counts[3] < 6
     # About window + 1 contexts per centre away from sentence edges.
-    assert 4 < len(inputs) / len(enc.ids) < 5
+    assert 4 < len(inputs) / enc.raw_tokens < 5
 
 
 def test_position_counts_corpus_tokens_across_epochs(tmp_path):
-    enc = unique_corpus()
+    enc = unique_corpus(tmp_path)
     cfg = small_config("x", tmp_path, train__epochs=2, train__batch_size=64)
     got = batches(enc, cfg)
     positions = np.concatenate([b["position"] for b in got])
-    assert positions.max() == 2 * len(enc.ids) - 1
+    # Positions count the stream (a separator after each of the 20 sentences), over both epochs.
+    assert enc.shards.stream_length == len(enc.vocab) + 20
+    assert positions.max() == 2 * enc.shards.stream_length - 2
     assert (np.diff(positions) >= 0).all()
 
 
 def test_subsampling_drops_frequent_words(tmp_path):
     rng = np.random.default_rng(0)
     words = np.where(rng.random(20000) < 0.5, "the", rng.integers(0, 500, 20000).astype(str))
-    enc = vocab.build([" ".join(words[i:i + 100]) for i in range(0, 20000, 100)], tok, 1, None)
+    enc = vocab.build([" ".join(words[i:i + 100]) for i in range(0, 20000, 100)], tok, 1, None,
+                      directory=tmp_path / "enc")
     cfg = small_config("x", tmp_path, data__subsample=1e-3, train__epochs=1, train__batch_size=1000)
     inputs = np.concatenate([b["inputs"] for b in batches(enc, cfg)])
     the = enc.vocab.index["the"]
@@ -72,7 +75,7 @@ def test_subsampling_drops_frequent_words(tmp_path):
 
 
 def test_stream_is_a_function_of_the_seed(tmp_path):
-    enc = unique_corpus()
+    enc = unique_corpus(tmp_path)
     a = batches(enc, small_config("x", tmp_path, data__subsample=1e-2), 5)
     b = batches(enc, small_config("x", tmp_path, data__subsample=1e-2), 5)
     c = batches(enc, small_config("x", tmp_path, data__subsample=1e-2, run__seed=7), 5)
@@ -82,7 +85,7 @@ def test_stream_is_a_function_of_the_seed(tmp_path):
 
 
 def test_iterator_state_restores_mid_stream(tmp_path):
-    enc = unique_corpus()
+    enc = unique_corpus(tmp_path)
     cfg = small_config("x", tmp_path, train__batch_size=50)
     it = iter(pipeline.make_dataset(enc, cfg))
     for _ in range(7):
@@ -96,7 +99,7 @@ def test_iterator_state_restores_mid_stream(tmp_path):
 
 
 def test_cbow_examples_hold_their_context(tmp_path):
-    enc = unique_corpus()
+    enc = unique_corpus(tmp_path)
     cfg = small_config("x", tmp_path, model__architecture="cbow", data__window=2, train__epochs=1)
     got = batches(enc, cfg)
     inputs = np.concatenate([b["inputs"] for b in got])
@@ -109,4 +112,22 @@ def test_cbow_examples_hold_their_context(tmp_path):
         ctx = inputs[row][mask[row] > 0]
         s, i = where(enc, ctx)
         assert (s == sc[row]).all() and (np.abs(i - ic[row]) <= 2).all() and (i != ic[row]).all()
-    assert len(labels) == len(enc.ids)
+    assert len(labels) == enc.raw_tokens
+
+
+def test_many_small_shards_give_the_pairs_of_one(tmp_path):
+    one = unique_corpus(tmp_path / "one")
+    many = unique_corpus(tmp_path / "many", shard_tokens=100)
+    assert len(many.shards.shard_sizes) > 5
+    cfg = small_config("x", tmp_path, train__epochs=1, train__batch_size=100000, data__window=3)
+    counts = []
+    for enc in (one, many):
+        got = batches(enc, cfg)
+        inputs = np.concatenate([b["inputs"] for b in got])
+        labels = np.concatenate([b["labels"] for b in got])
+        s1, i1 = where(enc, inputs)
+        s2, i2 = where(enc, labels)
+        assert (s1 == s2).all() and (np.abs(i1 - i2) <= 3).all() and (i1 != i2).all()
+        counts.append(len(inputs))
+    # Windows are drawn per chunk, so the pairs differ, but shards cut only at line ends: as many pairs.
+    assert abs(counts[0] - counts[1]) < 0.05 * counts[0]

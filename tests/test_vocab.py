@@ -1,36 +1,66 @@
 import numpy as np
 import pytest
 
-from w2v import corpus, vocab
+from w2v import corpus, shards, vocab
 from w2v.errors import W2VError
 
 tok = corpus.tokenizer("whitespace", True)
 
 
 def test_counts_sorted_by_frequency_with_min_count_and_max_vocab(tmp_path):
-    lines = ["a b a c a b", "d a b"]
-    enc = vocab.build(lines, tok, min_count=2, max_vocab=None)
+    lines = ["a b a c a b", "", "d a b"]
+    enc = vocab.build(lines, tok, min_count=2, max_vocab=None, directory=tmp_path / "enc")
     assert enc.vocab.words == ["a", "b"]
     assert enc.vocab.counts.tolist() == [4, 3]
-    assert enc.vocab.raw_tokens == 9
-    assert enc.ids.tolist() == [0, 1, 0, 0, 1, 0, 1]
-    assert enc.sentence_ids.tolist() == [0, 0, 0, 0, 0, 1, 1]
-    assert vocab.build(lines, tok, 1, 1).vocab.words == ["a"]
+    assert enc.raw_tokens == 9
+    # Provisional ids in first-appearance order, -1 closing each non-empty line.
+    stream = np.fromfile(enc.shards.path(0), dtype=np.int32)
+    assert stream.tolist() == [0, 1, 0, 2, 0, 1, -1, 3, 0, 1, -1]
+    assert enc.remap.tolist() == [0, 1, -1, -1]
+    assert vocab.select(enc.shards, 1, 1).vocab.words == ["a"]
+
+
+def test_shards_split_long_corpora_and_reopen(tmp_path):
+    lines = [" ".join(f"w{i % 7}" for i in range(j, j + 10)) for j in range(100)]
+    enc = vocab.build(lines, tok, 1, None, directory=tmp_path / "enc", shard_tokens=64)
+    assert len(enc.shards.shard_sizes) > 10
+    assert enc.raw_tokens == 1000 and enc.shards.stream_length == 1100
+    again = shards.ShardedCorpus.load(tmp_path / "enc")
+    assert again.words == enc.shards.words and again.shard_sizes == enc.shards.shard_sizes
+
+
+def test_cache_is_reused_and_invalidated_by_a_changed_file(tmp_path):
+    text = tmp_path / "c.txt"
+    text.write_text("a b c\n")
+    calls = []
+
+    def lines():
+        calls.append(1)
+        return text.read_text().splitlines()
+
+    first = shards.open_or_write(str(text), [text], lines, tok, tmp_path / "cache", "whitespace", True)
+    again = shards.open_or_write(str(text), [text], lines, tok, tmp_path / "cache", "whitespace", True)
+    assert len(calls) == 1 and again.directory == first.directory
+    text.write_text("a b c d e\n")
+    changed = shards.open_or_write(str(text), [text], lines, tok, tmp_path / "cache", "whitespace", True)
+    assert len(calls) == 2 and changed.raw_tokens == 5
+    assert not list((tmp_path / "cache" / "encoded").glob(".*")), "no temporary directories left"
 
 
 def test_vocab_tsv_round_trip(tmp_path):
-    enc = vocab.build(["x y y z z z"], tok, 1, None)
+    enc = vocab.build(["x y y z z z"], tok, 1, None, directory=tmp_path / "enc")
     enc.vocab.save(tmp_path / "vocab.tsv")
     assert (tmp_path / "vocab.tsv").read_text() == "z\t3\ny\t2\nx\t1\n"
     loaded = vocab.Vocab.load(tmp_path / "vocab.tsv")
     assert loaded.words == ["z", "y", "x"] and loaded.counts.tolist() == [3, 2, 1]
 
 
-def test_empty_corpus_and_empty_vocabulary():
+def test_empty_corpus_and_empty_vocabulary(tmp_path):
     with pytest.raises(W2VError, match="empty corpus"):
-        vocab.build(["", "   "], tok, 1, None)
+        vocab.build(["", "   "], tok, 1, None, directory=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
     with pytest.raises(W2VError, match="vocabulary is empty after min_count=5"):
-        vocab.build(["a b c"], tok, 5, None)
+        vocab.build(["a b c"], tok, 5, None, directory=tmp_path / "b")
 
 
 def test_subsampling_follows_mikolov():

@@ -27,6 +27,7 @@ TEXT8_SIZE = 31344016
 TEXT8_SHA256 = "a6640522afe85d1963ad56c05b0ede0a0c000dddc9671758a6cc09b7a38e5232"
 
 BUNDLED = ("gensim:lee", "gensim:wiki", "gensim:all")
+_WIKI = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _TEXT_SUFFIXES = (".txt", ".gz", ".bz2", ".zip", ".cor", ".text", "")
 _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
@@ -118,7 +119,7 @@ def _wiki_lines() -> Iterator[str]:
     """Plain text of gensim's bundled Wikipedia sample, one paragraph a line, markup removed."""
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
-    path = _gensim_test_data("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+    path = _gensim_test_data(_WIKI)
     with bz2.open(path, "rb") as f:
         for _title, text, _pageid in extract_pages(f):
             for paragraph in filter_wiki(text).split("\n"):
@@ -165,6 +166,27 @@ def _directory_files(path: Path) -> list[Path]:
     if not files:
         raise W2VError(f"corpus {path}: the directory holds no text files (.txt, .gz, .bz2, .zip)")
     return files
+
+
+def source_files(spec: str, cache_dir: str = "~/.cache/w2v") -> list[Path]:
+    """The files a corpus spec reads (downloading text8 if needed); a missing source raises W2VError."""
+    if spec in ("gensim:lee", "gensim:all"):
+        files = [_gensim_test_data("lee_background.cor")]
+        if spec == "gensim:all":
+            files.append(_gensim_test_data(_WIKI))
+        return files
+    if spec == "gensim:wiki":
+        return [_gensim_test_data(_WIKI)]
+    if spec.startswith("gensim:"):
+        raise W2VError(f"corpus {spec}: unknown bundled corpus (known: {', '.join(BUNDLED)})")
+    if spec == "text8":
+        return [text8_path(cache_dir)]
+    path = Path(os.path.expanduser(spec))
+    if path.is_dir():
+        return _directory_files(path)
+    if path.exists():
+        return [path]
+    raise W2VError(f"corpus {spec}: no such file or directory")
 
 
 def iter_lines(spec: str, cache_dir: str = "~/.cache/w2v") -> Iterator[str]:

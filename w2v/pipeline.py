@@ -1,17 +1,19 @@
 """The tf.data pipeline: subsampled, dynamically windowed skip-gram pairs or CBOW contexts.
 
-The corpus is cut into fixed-size chunks. Each chunk becomes a whole block of examples through a
-few vectorised ops (one boolean mask over a [tokens, 2 * window] grid), then ``rebatch`` cuts the
-blocks into batches: there is no Python per token or pair. Every random draw is a stateless op
-keyed on (seed, epoch, chunk), so the stream is a pure function of the config, and the iterator
-(saved in each checkpoint) is all the state a resumed run needs.
+The corpus streams from its int32 shards (w2v/shards.py): each shard is read when the pipeline
+reaches it and cut into chunks. Each chunk becomes a whole block of examples through a few
+vectorised ops (one boolean mask over a [tokens, 2 * window] grid), then ``rebatch`` cuts the
+blocks into batches: there is no Python per token or pair, and memory does not grow with the
+corpus. Every random draw is a stateless op keyed on (seed, epoch, shard, chunk), so the stream is a
+pure function of the config, and the iterator (saved in each checkpoint) is all the state a resumed
+run needs.
 
 Each element is a dict:
   ``inputs``     [B] centre ids (skipgram) or [B, 2W] context ids (cbow)
   ``input_mask`` [B, 2W] float, cbow only: which context slots are real
   ``labels``     [B] context ids (skipgram) or centre ids (cbow)
-  ``position``   [B] int64, how many corpus tokens (over all epochs) precede the example's centre;
-                 it drives the learning-rate decay and words/s, as word2vec.c's word counter does.
+  ``position``   [B] int64, the stream position (over all epochs) of the example's centre word; it
+                 drives the learning-rate decay and words/s, as word2vec.c's word counter does.
 """
 
 from __future__ import annotations
@@ -20,12 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from w2v.config import Config
+from w2v.shards import SEPARATOR
 from w2v.vocab import EncodedCorpus
-
-
-def num_chunks(num_tokens: int, chunk_tokens: int) -> int:
-    """Chunks per epoch."""
-    return -(-num_tokens // chunk_tokens)
 
 
 def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0) -> tf.data.Dataset:
@@ -35,25 +33,36 @@ def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0) ->
     window = data.window
     cbow = config.model.architecture == "cbow"
     length = data.chunk_tokens
-    n_tokens = len(corpus.ids)
-    chunks = num_chunks(n_tokens, length)
-    pad = chunks * length - n_tokens
-    ids = tf.constant(np.pad(corpus.ids, (0, pad), constant_values=-1).reshape(chunks, length))
-    sents = tf.constant(np.pad(corpus.sentence_ids, (0, pad), constant_values=-1).reshape(chunks, length))
+    sharded = corpus.shards
+    n_shards = len(sharded.shard_sizes)
+    files = tf.constant([str(sharded.path(i)) for i in range(n_shards)])
+    starts = tf.constant(np.cumsum([0] + sharded.shard_sizes[:-1]), tf.int64)
+    stream_length = sharded.stream_length
+    remap = tf.constant(corpus.remap)
     keep_table = tf.constant(corpus.vocab.keep_probabilities(data.subsample))
     offsets = tf.constant([o for o in range(-window, window + 1) if o != 0], dtype=tf.int32)
 
-    def chunk_examples(index: tf.Tensor) -> dict[str, tf.Tensor]:
-        epoch, chunk = index // chunks, index % chunks
-        key = tf.stack([tf.constant(seed, tf.int64), index])
-        tokens, sentence = ids[chunk], sents[chunk]
+    def shard_chunks(epoch: tf.Tensor, shard: tf.Tensor) -> tf.data.Dataset:
+        values = tf.io.decode_raw(tf.io.read_file(files[shard]), tf.int32)
+        chunks = (tf.size(values) + length - 1) // length
+        grid = tf.reshape(tf.pad(values, [[0, chunks * length - tf.size(values)]], constant_values=SEPARATOR),
+                          [chunks, length])
+        index = tf.range(chunks, dtype=tf.int64)
+        base = epoch * stream_length + starts[shard] + index * length
+        # Stateless draws need a 2-int key: the seed, and (epoch, shard, chunk) packed into one int64.
+        keys = tf.stack([tf.fill([chunks], tf.constant(seed, tf.int64)),
+                         epoch * (1 << 40) + tf.cast(shard, tf.int64) * (1 << 20) + index], axis=1)
+        return tf.data.Dataset.from_tensor_slices((grid, base, keys))
+
+    def chunk_examples(values: tf.Tensor, base: tf.Tensor, key: tf.Tensor) -> dict[str, tf.Tensor]:
+        sentence = tf.cumsum(tf.cast(tf.equal(values, SEPARATOR), tf.int32))
+        tokens = tf.where(values >= 0, tf.gather(remap, tf.maximum(values, 0)), -1)
         draw = tf.random.stateless_uniform([length], seed=key)
         keep = (tokens >= 0) & (draw < tf.gather(keep_table, tf.maximum(tokens, 0)))
-        base = epoch * n_tokens + chunk * length
         position = tf.boolean_mask(tf.range(length, dtype=tf.int64), keep) + base
         tokens, sentence = tf.boolean_mask(tokens, keep), tf.boolean_mask(sentence, keep)
         n = tf.size(tokens)
-        reduced = tf.random.stateless_uniform([n], seed=key + [0, 1 << 40], minval=1, maxval=window + 1,
+        reduced = tf.random.stateless_uniform([n], seed=key + [0, 1 << 60], minval=1, maxval=window + 1,
                                               dtype=tf.int32)
         where = tf.range(n)[:, None] + offsets[None, :]
         inside = (where >= 0) & (where < n)
@@ -78,16 +87,10 @@ def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0) ->
         }
 
     if config.train.steps is None:
-        indices = tf.data.Dataset.range(start_epoch * chunks, config.train.epochs * chunks)
+        epochs = tf.data.Dataset.range(start_epoch, config.train.epochs)
     else:
-        indices = tf.data.Dataset.counter(start_epoch * chunks)
-    dataset = indices.map(chunk_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        epochs = tf.data.Dataset.counter(start_epoch)
+    chunks = epochs.flat_map(
+        lambda epoch: tf.data.Dataset.range(n_shards).flat_map(lambda shard: shard_chunks(epoch, shard)))
+    dataset = chunks.map(chunk_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.rebatch(config.train.batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def expected_examples_per_epoch(corpus: EncodedCorpus, config: Config) -> float:
-    """Expected examples per epoch (windows ignore sentence and chunk edges): for planning only."""
-    keep = corpus.vocab.keep_probabilities(config.data.subsample)[corpus.ids].sum()
-    if config.model.architecture == "cbow":
-        return float(keep)
-    return float(keep * (config.data.window + 1))

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from w2v import config as config_lib
 from w2v import corpus as corpus_lib
-from w2v import evaluate, pipeline, projector, runs
+from w2v import evaluate, pipeline, projector, runs, shards
 from w2v import vocab as vocab_lib
 from w2v.checkpoints import Checkpoints
 from w2v.config import Config
@@ -48,11 +48,14 @@ def configure_device(device: str, deterministic: bool) -> None:
 
 
 def load_corpus(config: Config) -> vocab_lib.EncodedCorpus:
-    """Read, tokenise and encode the configured corpus, checking it can feed the configured loss."""
+    """Open (tokenising on first use) the configured corpus and choose its vocabulary, checking it
+    can feed the configured loss."""
     data = config.data
-    lines = corpus_lib.iter_lines(data.corpus, data.cache_dir)
-    encoded = vocab_lib.build(lines, corpus_lib.tokenizer(data.tokenizer, data.lowercase), data.min_count,
-                              data.max_vocab, source=data.corpus)
+    files = corpus_lib.source_files(data.corpus, data.cache_dir)
+    sharded = shards.open_or_write(data.corpus, files, lambda: corpus_lib.iter_lines(data.corpus, data.cache_dir),
+                                   corpus_lib.tokenizer(data.tokenizer, data.lowercase), Path(data.cache_dir),
+                                   data.tokenizer, data.lowercase)
+    encoded = vocab_lib.select(sharded, data.min_count, data.max_vocab, source=data.corpus)
     size = len(encoded.vocab)
     if config.model.loss in ("nce", "sampled_softmax", "neg") and config.model.num_sampled >= size:
         raise W2VError(f"config key model.num_sampled: {config.model.num_sampled} must be smaller than the "
@@ -124,7 +127,7 @@ class Trainer:
             self.position = tf.Variable(0, dtype=tf.int64, trainable=False, name="position")
             # Epochs whose data stream ran out: a finished run extended by more epochs starts there.
             self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
-        self.total_words = config.train.epochs * len(corpus.ids)
+        self.total_words = config.train.epochs * corpus.shards.stream_length
         # Gradient values of the last step of each call, kept for the histogram summaries only.
         self.last_grads = [tf.Variable(tf.zeros([0]), shape=tf.TensorShape(None), trainable=False)
                            for _ in self.model.trainable]
@@ -217,7 +220,7 @@ class Trainer:
         step = int(self.global_step.numpy())
         limit = cfg.train.steps
         end = min((x for x in (limit, stop_at) if x is not None), default=None)
-        words_scale = self.corpus.vocab.raw_tokens / max(len(self.corpus.ids), 1)
+        words_scale = self.corpus.raw_tokens / self.corpus.shards.stream_length
         every = [cfg.checkpoint.every_n_steps, cfg.summary.scalars_every_n_steps,
                  cfg.summary.histograms_every_n_steps] + ([cfg.eval.every_n_steps] if self.evaluator else [])
         trace = cfg.summary.graph and step == 0

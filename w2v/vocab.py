@@ -1,22 +1,20 @@
-"""Vocabulary: counting, min_count / max_vocab, frequency order, subsampling and noise tables.
+"""Vocabulary: min_count / max_vocab over a tokenised corpus, frequency order, subsampling and noise.
 
-The corpus is tokenised once: each token gets a provisional id in order of first appearance
-(C-level dict and array operations, no Python statement per token), counts come from a
-bincount, and a lookup table then maps provisional ids to the final frequency-sorted ids.
+Counting happens once, when a corpus is tokenised into shards (w2v/shards.py); choosing the
+vocabulary is then a sort of the counts and a lookup table from provisional ids to final ids, which
+the pipeline applies to each shard as it reads it.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-from array import array
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from w2v import shards
 from w2v.errors import W2VError
 
 
@@ -26,7 +24,6 @@ class Vocab:
 
     words: list[str]
     counts: np.ndarray
-    raw_tokens: int = 0  # tokens in the corpus before min_count / max_vocab, for raw words/s
 
     def __post_init__(self) -> None:
         self.index = {w: i for i, w in enumerate(self.words)}
@@ -54,7 +51,7 @@ class Vocab:
                     raise W2VError(f"vocabulary {path}: malformed line {lineno}")
                 words.append(parts[0])
                 counts.append(int(parts[1]))
-        return cls(words, np.asarray(counts, dtype=np.int64), int(sum(counts)))
+        return cls(words, np.asarray(counts, dtype=np.int64))
 
     def keep_probabilities(self, threshold: float) -> np.ndarray:
         """Mikolov's subsampling: keep a word of frequency f with probability (sqrt(f/t) + 1) t/f."""
@@ -76,31 +73,22 @@ class Vocab:
 
 @dataclass
 class EncodedCorpus:
-    """The corpus as vocabulary ids, with the sentence each token belongs to."""
+    """A sharded corpus with its chosen vocabulary."""
 
     vocab: Vocab
-    ids: np.ndarray  # int32, out-of-vocabulary tokens removed
-    sentence_ids: np.ndarray  # int32, same length
+    shards: shards.ShardedCorpus
+    remap: np.ndarray  # provisional id -> vocabulary id, -1 for words left out
+
+    @property
+    def raw_tokens(self) -> int:
+        """Tokens before min_count / max_vocab: what words/s and the schedule count, as gensim does."""
+        return self.shards.raw_tokens
 
 
-def build(lines: Iterable[str], tokenize: Callable[[str], list[str]], min_count: int,
-          max_vocab: int | None, source: str = "corpus") -> EncodedCorpus:
-    """Count and encode a corpus in one pass over its lines."""
-    provisional: defaultdict[str, int] = defaultdict(itertools.count().__next__)
-    lookup = provisional.__getitem__
-    tokens = array("i")
-    lengths = array("i")
-    for line in lines:
-        toks = tokenize(line)
-        if toks:
-            tokens.extend(map(lookup, toks))
-            lengths.append(len(toks))
-    if not tokens:
-        raise W2VError(f"corpus {source}: no words found (empty corpus)")
-    ids = np.frombuffer(tokens, dtype=np.int32)
-    counts = np.bincount(ids)
-    words = np.array(list(provisional), dtype=object)
-    # Stable sort keeps first-appearance order among equal counts, so ids are reproducible.
+def select(sharded: shards.ShardedCorpus, min_count: int, max_vocab: int | None,
+           source: str = "corpus") -> EncodedCorpus:
+    """Apply min_count and max_vocab, most frequent first (ties keep first-appearance order)."""
+    counts = sharded.counts
     order = np.argsort(-counts, kind="stable")
     order = order[counts[order] >= min_count]
     if max_vocab is not None:
@@ -110,8 +98,11 @@ def build(lines: Iterable[str], tokenize: Callable[[str], list[str]], min_count:
                        f"(most frequent word seen {counts.max()} times)")
     remap = np.full(len(counts), -1, dtype=np.int32)
     remap[order] = np.arange(len(order), dtype=np.int32)
-    final = remap[ids]
-    sentence_ids = np.repeat(np.arange(len(lengths), dtype=np.int32), np.frombuffer(lengths, dtype=np.int32))
-    kept = final >= 0
-    vocab = Vocab(words[order].tolist(), counts[order].astype(np.int64), raw_tokens=len(ids))
-    return EncodedCorpus(vocab, final[kept], sentence_ids[kept])
+    words = [sharded.words[i] for i in order]
+    return EncodedCorpus(Vocab(words, counts[order].astype(np.int64)), sharded, remap)
+
+
+def build(lines: Iterable[str], tokenize: Callable[[str], list[str]], min_count: int, max_vocab: int | None,
+          directory: Path, source: str = "corpus", shard_tokens: int = shards.SHARD_TOKENS) -> EncodedCorpus:
+    """Tokenise lines into ``directory`` and choose the vocabulary (no cache lookup)."""
+    return select(shards.write(lines, tokenize, directory, shard_tokens, source), min_count, max_vocab, source)

@@ -1,0 +1,129 @@
+"""Corpora tokenised once into sharded integer files, so training memory does not grow with the corpus.
+
+The first use of a corpus reads its text once: every token gets a provisional id (first appearance
+order) and shards of about ``SHARD_TOKENS`` tokens are written as raw int32 files, each line ended by
+``SEPARATOR`` (-1) so windows can stop at sentence boundaries. The provisional vocabulary and its counts are
+saved too, so min_count / max_vocab become a lookup table applied on the fly, and a later run (or a
+resume) of the same corpus skips tokenising. The cache key covers the corpus files (path, size,
+mtime), the tokenizer and lowercasing; a cache is written under a temporary name and renamed when
+complete, so an interrupted encoding is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import tempfile
+from array import array
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from w2v.errors import W2VError
+
+SHARD_TOKENS = 1 << 20
+SEPARATOR = -1
+FORMAT = 1
+
+
+@dataclass
+class ShardedCorpus:
+    """A tokenised corpus on disk: provisional vocabulary, counts and int32 shards."""
+
+    directory: Path
+    words: list[str]
+    counts: np.ndarray
+    shard_sizes: list[int]  # int32 values per shard, separators included
+
+    @property
+    def raw_tokens(self) -> int:
+        """Tokens in the corpus (separators not counted)."""
+        return int(self.counts.sum())
+
+    @property
+    def stream_length(self) -> int:
+        """Values in all shards, separators included: the positions the pipeline counts."""
+        return int(sum(self.shard_sizes))
+
+    def path(self, shard: int) -> Path:
+        return self.directory / f"shard-{shard:05d}.i32"
+
+    @classmethod
+    def load(cls, directory: Path) -> ShardedCorpus:
+        """Open an encoded corpus directory."""
+        index = json.loads((directory / "index.json").read_text())
+        words = (directory / "words.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        return cls(directory, words, np.load(directory / "counts.npy"), index["shard_sizes"])
+
+
+def write(lines: Iterable[str], tokenize: Callable[[str], list[str]], directory: Path,
+          shard_tokens: int = SHARD_TOKENS, source: str = "corpus") -> ShardedCorpus:
+    """Tokenise ``lines`` into a new cache directory (written aside, then renamed into place)."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
+    try:
+        provisional: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+        lookup = provisional.__getitem__
+        counts = np.zeros(0, dtype=np.int64)
+        sizes: list[int] = []
+        stream = array("i")
+
+        def flush() -> None:
+            nonlocal counts, stream
+            values = np.frombuffer(stream, dtype=np.int32)
+            values.tofile(tmp / f"shard-{len(sizes):05d}.i32")
+            counts = np.pad(counts, (0, len(provisional) - len(counts)))
+            counts += np.bincount(values[values >= 0], minlength=len(provisional))
+            sizes.append(len(values))
+            stream = array("i")
+
+        for line in lines:
+            toks = tokenize(line)
+            if toks:
+                stream.extend(map(lookup, toks))
+                stream.append(SEPARATOR)
+                if len(stream) >= shard_tokens:
+                    flush()
+        if stream:
+            flush()
+        if not sizes:
+            raise W2VError(f"corpus {source}: no words found (empty corpus)")
+        (tmp / "words.txt").write_text("".join(w + "\n" for w in provisional), encoding="utf-8")
+        np.save(tmp / "counts.npy", counts)
+        (tmp / "index.json").write_text(json.dumps({"format": FORMAT, "shard_sizes": sizes, "source": source}))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return ShardedCorpus.load(directory)
+
+
+def cache_key(spec: str, files: list[Path], tokenizer: str, lowercase: bool) -> str:
+    """A key that changes when the corpus files or the tokenisation change."""
+    parts = [f"format={FORMAT}", spec, tokenizer, str(lowercase)]
+    for f in files:
+        st = f.stat()
+        parts.append(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+
+
+def open_or_write(spec: str, files: list[Path], lines: Callable[[], Iterable[str]],
+                  tokenize: Callable[[str], list[str]], cache_dir: Path, tokenizer: str,
+                  lowercase: bool) -> ShardedCorpus:
+    """The cached encoding of a corpus, written on first use."""
+    directory = Path(cache_dir).expanduser() / "encoded" / cache_key(spec, files, tokenizer, lowercase)
+    if (directory / "index.json").exists():
+        return ShardedCorpus.load(directory)
+    try:
+        return write(lines(), tokenize, directory, source=spec)
+    except OSError as e:
+        raise W2VError(f"cache directory {directory.parent}: cannot be written ({e.strerror})") from None
