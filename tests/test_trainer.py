@@ -15,24 +15,21 @@ def latest(run_dir, name=EMBEDDING):
     return tf.train.load_checkpoint(str(run_dir / runs.CHECKPOINTS)).get_tensor(name)
 
 
-def scalar_steps(run_dir, tag="loss"):
-    steps = []
+def scalars(run_dir, tag="loss"):
+    """(step, value) of every scalar event with this tag, in file order."""
+    found = []
     for path in sorted(run_dir.glob("events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.tag == tag:
-                    steps.append(event.step)
-    return steps
+            found += [(event.step, float(tf.make_ndarray(v.tensor))) for v in event.summary.value if v.tag == tag]
+    return found
+
+
+def scalar_steps(run_dir, tag="loss"):
+    return [step for step, _ in scalars(run_dir, tag)]
 
 
 def scalar_values(run_dir, tag="loss"):
-    values = []
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.tag == tag:
-                    values.append(float(tf.make_ndarray(value.tensor)))
-    return values
+    return [value for _, value in scalars(run_dir, tag)]
 
 
 @pytest.mark.parametrize("loss, learning_rate", [("nce", 0.01), ("neg", 0.05)])

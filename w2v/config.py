@@ -51,7 +51,8 @@ class DataConfig:
     window: int = _opt(5, "Maximum window radius; a reduced radius is drawn per centre word.", lo=1, hi=50)
     chunk_tokens: int = _opt(65536, "Tokens per pipeline chunk (pairs are made a chunk at a time).",
                              lo=1024)
-    cache_dir: str = _opt("~/.cache/w2v", "Where downloaded corpora (text8) are kept.")
+    cache_dir: str = _opt("~/.cache/w2v", "Where downloaded corpora (text8) and tokenised corpora (int32 shards, "
+                          "written on first use) are kept.")
 
 
 @dataclass(frozen=True)
