@@ -21,7 +21,6 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/quality_vs_gensim.py
-	$(BIN)/python benchmarks/speed_vs_gensim.py
 	$(BIN)/python benchmarks/memory_scaling.py
 
 lint: install

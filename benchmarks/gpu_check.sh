@@ -11,8 +11,8 @@ pip install -q -e . "tensorflow[and-cuda]"
 python -c "import tensorflow as tf; print('GPUs:', tf.config.list_physical_devices('GPU'))"
 run_dir=$(mktemp -d)/gpu
 w2v train --config configs/base.yaml --run-dir "$run_dir" --quiet \
-  --set run.device=gpu --set train.steps=3000 --set train.batch_size=16384 \
-  --set model.loss=neg --set model.num_sampled=5 --set model.negative_pool=64 \
+  --set run.device=gpu --set train.steps=3000 --set train.batch_size=4096 \
+  --set model.loss=neg --set model.num_sampled=5 \
   --set checkpoint.every_n_steps=100000 --set summary.histograms_every_n_steps=100000
 python - "$run_dir" <<'PY'
 import json, sys

@@ -1,4 +1,5 @@
-"""w2v against gensim's skip-gram on the same corpus and hyper-parameters, side by side.
+"""w2v against gensim's skip-gram on the same corpus and hyper-parameters, side by side: the quality
+and the speed benchmark in one table.
 
 Each side trains in its own subprocess (so peak RSS is its own) and both are scored by the same
 code (w2v.evaluate, which agrees with gensim's evaluators; see tests/test_evaluate.py). Prints one
@@ -59,7 +60,6 @@ def run_w2v(args: argparse.Namespace) -> dict:
                  f"data.subsample={args.sample}", f"data.tokenizer={args.tokenizer}",
                  f"model.embedding_dim={args.dim}", f"model.loss={args.loss}",
                  f"model.num_sampled={args.negative if args.loss == 'neg' else args.num_sampled}",
-                 f"model.negative_pool={args.negative_pool or 'null'}",
                  f"train.epochs={args.epochs}", f"train.batch_size={args.batch_size}",
                  f"train.learning_rate={args.lr}", "checkpoint.every_n_steps=1000000",
                  "summary.histograms_every_n_steps=1000000", "summary.scalars_every_n_steps=1000",
@@ -106,7 +106,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--loss", default="neg", help="w2v loss (neg is gensim's objective)")
     parser.add_argument("--num-sampled", type=int, default=64, help="w2v negatives for nce/sampled_softmax")
-    parser.add_argument("--negative-pool", type=int, default=None, help="w2v neg: shared noise pool per batch")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--lr", type=float, default=0.025)
     parser.add_argument("--seed", type=int, default=1)
@@ -122,8 +121,7 @@ def main() -> None:
                              capture_output=True, text=True)
         rows[side] = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"corpus {args.corpus}, {args.epochs} epochs, dim {args.dim}, window {args.window}, "
-          f"sample {args.sample}, min_count {args.min_count}; w2v loss {args.loss} (pool {args.negative_pool}), "
-          f"batch {args.batch_size}, "
+          f"sample {args.sample}, min_count {args.min_count}; w2v loss {args.loss}, batch {args.batch_size}, "
           f"lr {args.lr}; gensim sg negative {args.negative}, {args.workers} workers")
     print(f"{'':8} {'analogy':>8} {'ws353':>7} {'simlex':>7} {'wall s':>8} {'words/s':>10} {'peak MB':>8}")
     for side, r in rows.items():

@@ -65,14 +65,3 @@ def test_negatives_come_from_the_checkpointed_generator(tmp_path):
 def test_same_seed_same_initial_vectors():
     assert (model().embedding.numpy() == model().embedding.numpy()).all()
 
-
-def test_a_shared_negative_pool_has_the_per_example_expected_loss():
-    per_example, pooled = model(loss="neg"), model(loss="neg", negative_pool=40)
-    rng = np.random.default_rng(1)
-    for m in (per_example, pooled):
-        m.embedding.assign(rng.normal(size=(V, D)).astype(np.float32) * 0.3)
-        m.nce_weights.assign(rng.normal(size=(V, D)).astype(np.float32) * 0.3)
-    b = batch()
-    a = np.mean([per_example.loss(b).numpy().mean() for _ in range(300)])
-    p = np.mean([pooled.loss(b).numpy().mean() for _ in range(300)])
-    assert abs(a - p) < 0.02 * a

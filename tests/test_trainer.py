@@ -138,3 +138,16 @@ def test_missing_evaluation_file_is_refused_before_the_run_starts(tmp_path, plan
     with pytest.raises(W2VError, match="nope.txt: not found"):
         trainer.train(cfg, tmp_path / "run", show_progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_divergence_stops_the_run_with_advice(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, train__steps=200, train__learning_rate=1e6, model__loss="nce",
+                       checkpoint__every_n_steps=10)
+    with pytest.raises(W2VError, match="training diverged at step .* lower train.learning_rate"):
+        trainer.train(cfg, tmp_path / "run", show_progress=False)
+    from w2v import meta
+
+    assert meta.read(tmp_path / "run")["status"] == "failed"
+    last = tf.train.latest_checkpoint(str(tmp_path / "run" / runs.CHECKPOINTS))
+    if last:
+        assert np.isfinite(tf.train.load_checkpoint(last).get_tensor(EMBEDDING)).all()

@@ -64,9 +64,6 @@ class ModelConfig:
                      choices=("nce", "neg", "sampled_softmax", "softmax"))
     num_sampled: int = _opt(64, "Negatives: shared per batch for nce/sampled_softmax, per example for neg.",
                             lo=1)
-    negative_pool: int | None = _opt(None, "neg only: draw one pool of this many noise words per batch, "
-                                        "shared by its examples and weighted num_sampled/pool (a matrix product, "
-                                        "several times faster); null: num_sampled draws per example.", lo=1)
     noise: str = _opt("unigram", "Noise distribution: unigram (counts^noise_power) or log_uniform (Zipf).",
                       choices=("unigram", "log_uniform"))
     noise_power: float = _opt(0.75, "Exponent on counts for the unigram noise distribution.", lo=0.0, hi=1.0)

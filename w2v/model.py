@@ -87,19 +87,8 @@ class SkipGramModel(tf.Module):
             return tf.nn.sampled_softmax_loss(**args)
 
     def _negative_sampling(self, x: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """word2vec's loss: -log s(u_o.v) - sum_k log s(-u_k.v) over k = num_sampled noise words.
-
-        With ``negative_pool`` set, the batch shares one pool of noise words and each example weighs
-        every pool word by num_sampled / pool: the same expected loss and gradient as k draws of its
-        own, computed as one matrix product instead of a [batch, k, dim] gather.
-        """
-        cfg = self.config
+        """word2vec's loss: -log s(u_o.v) - sum_k log s(-u_k.v), with k per-example noise words."""
+        negatives = self._draw_noise(tf.stack([tf.shape(labels)[0], self.config.num_sampled]))
         positive = tf.reduce_sum(x * tf.gather(self.nce_weights, labels), axis=1)
-        if cfg.negative_pool:
-            pool = tf.gather(self.nce_weights, self._draw_noise([cfg.negative_pool]))
-            negative = tf.matmul(x, pool, transpose_b=True)
-            weight = cfg.num_sampled / cfg.negative_pool
-            return tf.nn.softplus(-positive) + weight * tf.reduce_sum(tf.nn.softplus(negative), axis=1)
-        negatives = self._draw_noise(tf.stack([tf.shape(labels)[0], cfg.num_sampled]))
         negative = tf.einsum("bd,bkd->bk", x, tf.gather(self.nce_weights, negatives))
         return tf.nn.softplus(-positive) + tf.reduce_sum(tf.nn.softplus(negative), axis=1)

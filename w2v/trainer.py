@@ -253,6 +253,11 @@ class Trainer:
                 if trace:
                     summaries.export_graph(step)
                     trace = False
+                if not (np.isfinite(loss_sum) and np.isfinite(norm)):
+                    # Diverged: saving would only preserve garbage, so stop with the last good checkpoint.
+                    raise W2VError(f"training diverged at step {step + int(done)} (loss is {loss_sum}); the last "
+                                   f"checkpoint is before it: lower train.learning_rate or train.batch_size, or "
+                                   f"set train.clip")
                 step += int(done)
                 interval_loss += float(loss_sum)
                 interval_steps += int(done)
