@@ -19,11 +19,14 @@ class Summaries:
             for tag, value in values.items():
                 tf.summary.scalar(tag, value)
 
-    def histograms(self, step: int, values: dict[str, tf.Tensor]) -> None:
-        """One histogram per tag at ``step``."""
+    def histograms(self, step: int, values: dict[str, tf.Tensor], max_values: int = 1 << 18) -> None:
+        """One histogram per tag at ``step``, of at most ``max_values`` evenly strided values: the
+        summary op builds a [values, buckets] one-hot matrix, gigabytes for a whole embedding table."""
         with self.writer.as_default(step=step):
             for tag, value in values.items():
-                tf.summary.histogram(tag, value)
+                flat = tf.reshape(tf.convert_to_tensor(value), [-1])
+                stride = max(1, -(-int(tf.size(flat)) // max_values))
+                tf.summary.histogram(tag, flat[::stride])
 
     def hparams(self, config: dict[str, dict], trial_id: str) -> None:
         """The run's hyper-parameters for TensorBoard's HParams tab, as flat ``section.key`` names.
