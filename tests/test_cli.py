@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,14 @@ def test_train_refuses_an_existing_run_and_resume_continues_it(tmp_path):
     assert "step 40" in resumed.output
     # The step graph is written once, by the run that started at step 0.
     assert event_tags(run_dir)[("train_step", "graph_run_metadata_graph")] == [0]
+
+
+def test_default_run_name_is_config_stem_timestamp_and_override_slug(tmp_path):
+    result = run("train", "--config", TINY, "--quiet", "--set", f"run.output_dir={tmp_path}",
+                 "--set", "train.steps=10", "--set", "model.loss=neg")
+    assert result.exit_code == 0, result.output
+    (made,) = list(tmp_path.iterdir())
+    assert re.fullmatch(r"tiny-\d{8}-\d{6}-steps10-lossneg", made.name), made.name
 
 
 def test_run_name_goes_under_output_dir(tmp_path):

@@ -60,7 +60,7 @@ def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_di
 
     overrides = list(overrides) + ([f"run.name={name}"] if name else [])
     config = config_lib.load(config_path, overrides)
-    target = Path(run_dir) if run_dir else runs.resolve_run_dir(config, config_path)
+    target = Path(run_dir) if run_dir else runs.resolve_run_dir(config, config_path, list(overrides))
     _report(trainer.train(config, target, show_progress=not quiet))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +18,21 @@ VOCAB = "vocab.tsv"
 CHECKPOINTS = "checkpoints"
 
 
-def default_name(config_path: str | Path | None) -> str:
-    """``<config stem>-<timestamp>``."""
+def default_name(config_path: str | Path | None, overrides: list[str] = ()) -> str:
+    """``<config stem>-<timestamp>``, then a short slug of the overrides (``batch_size4096-lossneg``)."""
     stem = Path(config_path).stem if config_path else "w2v"
-    return f"{stem}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    name = f"{stem}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    slug = "-".join(re.sub(r"[^A-Za-z0-9_.]", "", o.split(".", 1)[-1].replace("=", "")) for o in overrides
+                    if not o.startswith("run."))
+    return f"{name}-{slug[:40].rstrip('-')}" if slug else name
 
 
-def resolve_run_dir(config: Config, config_path: str | Path | None) -> Path:
+def resolve_run_dir(config: Config, config_path: str | Path | None, overrides: list[str] = ()) -> Path:
     """Where a new run goes: ``run.output_dir/run.name``; refuses an existing run or a file."""
     root = Path(config.run.output_dir).expanduser()
     if root.exists() and not root.is_dir():
         raise W2VError(f"output directory {root}: is a file, not a directory")
-    run_dir = root / (config.run.name or default_name(config_path))
+    run_dir = root / (config.run.name or default_name(config_path, overrides))
     check_new(run_dir)
     return run_dir
 
