@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import fcntl
+import os
 import re
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -110,21 +113,26 @@ def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab,
 LOCK = ".lock"
 
 
+def _take(f: IO[str]) -> str | None:
+    """Try to flock an open lock file: None when taken, else the holder's pid as written inside."""
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        return f.read().strip() or "unknown"
+    return None
+
+
 def lock_holder(run_dir: Path) -> str | None:
     """The pid holding a run's lock, or None when no live process holds it."""
-    import fcntl
-
     path = Path(run_dir) / LOCK
     if not path.exists():
         return None
     with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            return f.read().strip() or "unknown"
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return None
+        holder = _take(f)
+        if holder is None:
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return holder
 
 
 class RunLock:
@@ -136,25 +144,17 @@ class RunLock:
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK
-        self._file = None
+        self._file: IO[str] | None = None
         self.took_over: str | None = None
 
     def __enter__(self) -> RunLock:
-        import fcntl
-        import os
-
         f = open(self.path, "a+")
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "unknown"
+        holder = _take(f)
+        if holder is not None:
             f.close()
-            raise W2VError(f"run directory {self.path.parent}: in use by another w2v process (pid {holder})") from None
+            raise W2VError(f"run directory {self.path.parent}: in use by another w2v process (pid {holder})")
         f.seek(0)
-        previous = f.read().strip()
-        if previous:
-            self.took_over = previous
+        self.took_over = f.read().strip() or None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))
