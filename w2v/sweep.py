@@ -66,9 +66,9 @@ def plan(config_path: Path, grid: list[str], overrides: list[str], name: str | N
 
 
 def _run(config_path: Path, overrides: list[str], trial: Trial) -> Trial:
-    status = meta_lib.read(trial.run_dir).get("status")
-    if status in ("completed", "failed"):
-        trial.status, trial.error = status, meta_lib.read(trial.run_dir).get("error")
+    before = meta_lib.read(trial.run_dir)
+    if before.get("status") in ("completed", "failed"):
+        trial.status, trial.error = before["status"], before.get("error")
         return trial
     if (trial.run_dir / runs.CONFIG).exists():
         cmd = [sys.executable, "-m", "w2v", "resume", str(trial.run_dir), "--quiet"]
@@ -77,13 +77,13 @@ def _run(config_path: Path, overrides: list[str], trial: Trial) -> Trial:
         cmd = [sys.executable, "-m", "w2v", "train", "--config", str(config_path), *sets,
                "--run-dir", str(trial.run_dir), "--quiet"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    meta = meta_lib.read(trial.run_dir)
     if proc.returncode == 0:
         trial.status = "completed"
     else:
         trial.status = "failed"
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        trial.error = meta.get("error") or (lines[-1] if lines else f"exit code {proc.returncode}")
+        fallback = lines[-1] if lines else f"exit code {proc.returncode}"
+        trial.error = meta_lib.read(trial.run_dir).get("error") or fallback
     return trial
 
 
