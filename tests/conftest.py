@@ -21,6 +21,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # home of their own so they neither read a user's cache nor leave entries in it.
 os.environ["HOME"] = tempfile.mkdtemp(prefix="w2v-tests-home-")
 
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so MirroredStrategy can be tested in this process; the split must come
+# before TensorFlow starts its runtime, and the default strategy keeps using the first device only.
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+
 from w2v import config as config_lib  # noqa: E402
 
 GROUPS = 12

@@ -131,3 +131,25 @@ def test_many_small_shards_give_the_pairs_of_one(tmp_path):
         counts.append(len(inputs))
     # Windows are drawn per chunk, so the pairs differ, but shards cut only at line ends: as many pairs.
     assert abs(counts[0] - counts[1]) < 0.05 * counts[0]
+
+
+def stream(enc, cfg, **kwargs):
+    """All examples of a dataset as rows of (input, label, position)."""
+    got = [np.stack([b["inputs"], b["labels"], b["position"]], axis=1)
+           for b in pipeline.make_dataset(enc, cfg, **kwargs)]
+    return np.concatenate(got)
+
+
+def test_worker_shares_split_the_stream_and_skip_resumes_it_exactly(tmp_path):
+    enc = unique_corpus(tmp_path, sentences=100)  # five chunks an epoch
+    cfg = small_config("x", tmp_path, train__epochs=2, train__batch_size=50, data__chunk_tokens=1024)
+    whole = stream(enc, cfg)
+    shares = [stream(enc, cfg, pipeline=(i, 3)) for i in range(3)]
+    # Every chunk goes to exactly one worker: together the shares are the stream.
+    assert sum(len(s) for s in shares) == len(whole)
+    key = lambda rows: sorted(map(tuple, rows))  # noqa: E731
+    assert key(np.concatenate(shares)) == key(whole)
+    assert all(len(s) > 0 for s in shares)
+    # Skipping n examples (mid-batch, mid-chunk, into the second epoch) gives the rest of the stream.
+    for n in (1, 777, len(whole) // 2 + 3):
+        np.testing.assert_array_equal(stream(enc, cfg, skip=n), whole[n:])

@@ -216,6 +216,8 @@ CASES = [
     (TRAIN + ["--set", "data.corpus={d}/latin1.txt"], "latin1.txt: not UTF-8 text (byte offset 3)"),
     (TRAIN + ["--set", "data.corpus={d}/rare.txt"], "vocabulary is empty after min_count=5"),
     (TRAIN + ["--set", "data.corpus={d}/ok.txt", "--run-dir", "{d}/afile"], "{d}/afile: is a file"),
+    (TRAIN + ["--set", "distribute.strategy=multi_worker"],
+     "config key distribute.strategy: multi_worker needs the cluster in the TF_CONFIG environment variable"),
     (["resume", "{d}/notarun"], "run directory {d}/notarun: not a w2v run"),
     (["resume", "{d}/brokenrun"], "config key train.batch_size: -3 must be >= 1"),
     (["eval", "{d}/brokenrun", "--analogies", "{d}/q.txt"], "line 2: expected 4 words, got 3"),

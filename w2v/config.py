@@ -119,6 +119,19 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class DistributeConfig:
+    strategy: str = _opt("default", "tf.distribute strategy: default (one device), mirrored (all local GPUs, or "
+                         "distribute.cpu_devices logical CPUs), multi_worker (MultiWorkerMirrored over the TF_CONFIG "
+                         "cluster) or parameter_server (TF_CONFIG cluster with chief, worker and ps tasks). "
+                         "train.batch_size is per replica.",
+                         choices=("default", "mirrored", "multi_worker", "parameter_server"))
+    num_shards: int = _opt(1, "parameter_server: split the embedding and output tables row-wise into this many "
+                           "shards over the ps tasks.", lo=1)
+    cpu_devices: int = _opt(1, "Split the host CPU into this many logical devices (mirrored uses them when there "
+                            "is no GPU; for trying a strategy on one machine).", lo=1, hi=64)
+
+
+@dataclass(frozen=True)
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -128,6 +141,7 @@ class Config:
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    distribute: DistributeConfig = field(default_factory=DistributeConfig)
 
 
 def _sections() -> dict[str, type]:
@@ -257,8 +271,10 @@ def diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
 
 
 # What a resume may change: how long to train and what to record, never what is trained.
+# The strategy may change too: checkpoints hold whole tables whatever the sharding, so a run
+# trained on a cluster resumes on one machine (the global batch stays batch_size x replicas).
 RESUMABLE = ("train.epochs", "train.steps", "train.steps_per_call", "run.device", "checkpoint.", "summary.",
-             "projector.", "eval.")
+             "projector.", "eval.", "distribute.")
 
 
 def check_resumable(saved: Config, new: Config) -> dict[str, tuple[Any, Any]]:

@@ -1,10 +1,15 @@
 """The word2vec model as a tf.Module, built the way CS20 lecture 5 teaches: embedding, loss weights,
 loss, each under its own name scope so the step's graph reads well in TensorBoard.
 
-Negatives are drawn here from the model's own ``tf.random.Generator`` (saved with the checkpoint)
-and handed to ``tf.nn.nce_loss`` / ``tf.nn.sampled_softmax_loss`` as ``sampled_values``: their
-built-in candidate samplers keep random state that no checkpoint holds, which would make a
-resumed run drift from an uninterrupted one.
+Negatives are drawn here by stateless ops keyed on (seed, global step) and handed to
+``tf.nn.nce_loss`` / ``tf.nn.sampled_softmax_loss`` as ``sampled_values``: their built-in candidate
+samplers keep random state that no checkpoint holds, which would make a resumed run drift from an
+uninterrupted one. Keyed on the step, the draw is the same on every replica of a distributed step,
+so each replica takes its own rows of the noise a single device would draw for the whole batch.
+
+Under ParameterServerStrategy the two tables may be ``ShardedVariable``s (row-wise shards on the ps
+tasks); lookups go through ``tf.nn.embedding_lookup``, which reads them shard by shard, and the
+optimizer updates each shard as a variable of its own (``trainable``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,13 @@ import numpy as np
 import tensorflow as tf
 
 from w2v.config import ModelConfig
+
+Sharded = tf.__internal__.distribute.ShardedVariable
+
+
+def parts(variable: tf.Variable) -> list[tf.Variable]:
+    """The variables that hold ``variable``: its shards, or itself."""
+    return list(variable.variables) if isinstance(variable, Sharded) else [variable]
 
 
 class SkipGramModel(tf.Module):
@@ -40,55 +52,72 @@ class SkipGramModel(tf.Module):
             with tf.name_scope("noise"):
                 self.noise_cdf = tf.constant(np.cumsum(noise).astype(np.float64), name="cdf")
                 self.noise_probs = tf.constant(noise.astype(np.float32), name="probs")
-                self.generator = tf.random.Generator.from_seed(seed + 1)
+        self.noise_seed = seed + 1
 
     @property
-    def trainable(self) -> list[tf.Variable]:
-        """The variables the optimizer updates (``neg`` has no use for the biases)."""
+    def tables(self) -> list[tf.Variable]:
+        """The trained tensors as the checkpoint holds them (``neg`` has no use for the biases)."""
         if self.config.loss == "neg":
             return [self.embedding, self.nce_weights]
         return [self.embedding, self.nce_weights, self.nce_biases]
 
-    def _draw_noise(self, shape: list[int] | tf.Tensor) -> tf.Tensor:
-        """Ids drawn from the noise distribution by inverse CDF of a checkpointed uniform draw."""
-        u = self.generator.uniform(shape, dtype=tf.float64)
+    @property
+    def trainable(self) -> list[tf.Variable]:
+        """The variables the optimizer updates: each shard of a sharded table on its own."""
+        return [part for table in self.tables for part in parts(table)]
+
+    def _draw_noise(self, shape: list[int] | tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+        """Ids drawn from the noise distribution by inverse CDF of a uniform draw keyed on the step."""
+        key = tf.stack([tf.constant(self.noise_seed, tf.int64), tf.cast(step, tf.int64)])
+        u = tf.random.stateless_uniform(shape, seed=key, dtype=tf.float64)
         flat = tf.searchsorted(self.noise_cdf, tf.reshape(u, [-1]), side="right")
         return tf.reshape(tf.minimum(flat, self.vocab_size - 1), tf.shape(u))
 
     def embed(self, inputs: tf.Tensor, input_mask: tf.Tensor | None) -> tf.Tensor:
         """Input vectors: the centre word's (skipgram) or the mean of the context's (cbow)."""
         with tf.name_scope("embed"):
-            vectors = tf.gather(self.embedding, inputs)
+            vectors = tf.nn.embedding_lookup(self.embedding, inputs)
             if input_mask is None:
                 return vectors
             total = tf.reduce_sum(vectors * input_mask[..., None], axis=1)
             return total / tf.maximum(tf.reduce_sum(input_mask, axis=1, keepdims=True), 1.0)
 
-    def loss(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Per-example loss, shape [B]."""
+    def loss(self, batch: dict[str, tf.Tensor], step: tf.Tensor | int = 0, offset: tf.Tensor | int = 0,
+             rows: int | None = None) -> tf.Tensor:
+        """Per-example loss, shape [B], with the negatives of global step ``step``.
+
+        ``rows`` is the global batch size and ``offset`` where this replica's examples start in it:
+        per-example negatives are drawn for all ``rows`` and sliced, so a step split over replicas
+        uses the negatives one device would use for the same examples.
+        """
         cfg = self.config
         x = self.embed(batch["inputs"], batch.get("input_mask"))
         labels = tf.cast(batch["labels"], tf.int64)
         with tf.name_scope("loss"):
             if cfg.loss == "softmax":
-                logits = tf.matmul(x, self.nce_weights, transpose_b=True) + self.nce_biases
+                logits = tf.matmul(x, tf.convert_to_tensor(self.nce_weights), transpose_b=True) + self.nce_biases
                 return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             if cfg.loss == "neg":
-                return self._negative_sampling(x, labels)
-            sampled = tf.cast(self._draw_noise([cfg.num_sampled]), tf.int64)
+                return self._negative_sampling(x, labels, step, offset, rows)
+            sampled = tf.cast(self._draw_noise([cfg.num_sampled], step), tf.int64)
             # Expected counts of sampling with replacement, as the samplers report with unique=False.
             true_expected = cfg.num_sampled * tf.gather(self.noise_probs, labels)[:, None]
             sampled_expected = cfg.num_sampled * tf.gather(self.noise_probs, sampled)
-            args = dict(weights=self.nce_weights, biases=self.nce_biases, labels=labels[:, None], inputs=x,
+            # A list of shards is nce_loss's own form of a partitioned table ("div" row split).
+            weights = parts(self.nce_weights) if isinstance(self.nce_weights, Sharded) else self.nce_weights
+            args = dict(weights=weights, biases=self.nce_biases, labels=labels[:, None], inputs=x,
                         num_sampled=cfg.num_sampled, num_classes=self.vocab_size,
                         sampled_values=(sampled, true_expected, sampled_expected))
             if cfg.loss == "nce":
                 return tf.nn.nce_loss(**args)
             return tf.nn.sampled_softmax_loss(**args)
 
-    def _negative_sampling(self, x: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    def _negative_sampling(self, x: tf.Tensor, labels: tf.Tensor, step: tf.Tensor | int, offset: tf.Tensor | int,
+                           rows: int | None) -> tf.Tensor:
         """word2vec's loss: -log s(u_o.v) - sum_k log s(-u_k.v), with k per-example noise words."""
-        negatives = self._draw_noise(tf.stack([tf.shape(labels)[0], self.config.num_sampled]))
-        positive = tf.reduce_sum(x * tf.gather(self.nce_weights, labels), axis=1)
-        negative = tf.einsum("bd,bkd->bk", x, tf.gather(self.nce_weights, negatives))
+        size = tf.shape(labels)[0]
+        drawn = self._draw_noise(tf.stack([rows or size, self.config.num_sampled]), step)
+        negatives = drawn[offset:offset + size]
+        positive = tf.reduce_sum(x * tf.nn.embedding_lookup(self.nce_weights, labels), axis=1)
+        negative = tf.einsum("bd,bkd->bk", x, tf.nn.embedding_lookup(self.nce_weights, negatives))
         return tf.nn.softplus(-positive) + tf.reduce_sum(tf.nn.softplus(negative), axis=1)

@@ -28,15 +28,20 @@ class SparseOptimizer(tf.Module):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
         self.slots: list[dict[str, tf.Variable]] = []
+        colocate = tf.distribute.get_strategy().extended.colocate_vars_with
         for var in variables:
             name = var.name.split(":")[0].replace("/", "_")
-            if kind == "adagrad":
-                slots = {"accumulator": tf.Variable(tf.fill(var.shape, initial_accumulator), name=f"{name}_acc")}
-            elif kind == "adam":
-                slots = {"m": tf.Variable(tf.zeros(var.shape), name=f"{name}_m"),
-                         "v": tf.Variable(tf.zeros(var.shape), name=f"{name}_v")}
-            else:
-                slots = {}
+            # Next to their variable: on its device, mirrored like it, on the same ps shard (and never
+            # sharded again).
+            with colocate(var):
+                if kind == "adagrad":
+                    slots = {"accumulator": tf.Variable(tf.fill(var.shape, initial_accumulator),
+                                                        name=f"{name}_acc")}
+                elif kind == "adam":
+                    slots = {"m": tf.Variable(tf.zeros(var.shape), name=f"{name}_m"),
+                             "v": tf.Variable(tf.zeros(var.shape), name=f"{name}_v")}
+                else:
+                    slots = {}
             self.slots.append(slots)
 
     def apply(self, grads: list[tf.Tensor | tf.IndexedSlices], variables: list[tf.Variable],

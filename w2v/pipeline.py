@@ -26,9 +26,15 @@ from w2v.shards import SEPARATOR
 from w2v.vocab import EncodedCorpus
 
 
-def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0) -> tf.data.Dataset:
-    """Batches of training examples from ``start_epoch`` to ``config.train.epochs`` (forever if
-    train.steps is set)."""
+def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0, skip: int = 0,
+                 pipeline: tuple[int, int] = (0, 1), forever: bool = False) -> tf.data.Dataset:
+    """Batches of ``train.batch_size`` examples from ``start_epoch`` to ``config.train.epochs``
+    (forever if train.steps is set or ``forever``).
+
+    ``pipeline`` = (index, count) keeps every count-th chunk, from the index-th: each worker of a
+    cluster reads its own share of the corpus. ``skip`` drops that many examples first, which
+    positions a stream exactly where a run that consumed them stopped.
+    """
     data, seed = config.data, config.run.seed
     window = data.window
     cbow = config.model.architecture == "cbow"
@@ -86,11 +92,23 @@ def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0) ->
             "position": tf.boolean_mask(tf.broadcast_to(position[:, None], tf.shape(mask)), mask),
         }
 
-    if config.train.steps is None:
+    if config.train.steps is None and not forever:
         epochs = tf.data.Dataset.range(start_epoch, config.train.epochs)
     else:
         epochs = tf.data.Dataset.counter(start_epoch)
     chunks = epochs.flat_map(
         lambda epoch: tf.data.Dataset.range(n_shards).flat_map(lambda shard: shard_chunks(epoch, shard)))
+    index, count = pipeline
+    if count > 1:
+        chunks = chunks.shard(count, index)
     dataset = chunks.map(chunk_examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if skip:
+        dataset = dataset.scan(tf.constant(skip, tf.int64), _drop_examples)
     return dataset.rebatch(config.train.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _drop_examples(remaining: tf.Tensor, block: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Drop the first ``remaining`` examples of the stream, a block at a time."""
+    size = tf.shape(block["labels"], out_type=tf.int64)[0]
+    take = tf.minimum(remaining, size)
+    return remaining - take, {key: value[take:] for key, value in block.items()}
