@@ -166,9 +166,16 @@ def test_parameter_server_cluster_trains_sharded_tables_that_eval_reads_on_one_m
         "/job:ps/replica:0/task:0/device:CPU:0", "/job:ps/replica:0/task:1/device:CPU:0"]
     assert sorted(p.name for p in (run_dir / runs.CHECKPOINTS).glob("ckpt-*.index")) == [
         "ckpt-20.index", "ckpt-40.index", "ckpt-60.index"]
+    # On one machine: the sharded tables come back as whole ones, to evaluate, export and train on.
     result = CliRunner().invoke(cli, ["eval", str(run_dir), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["step"] == 60
+    result = CliRunner().invoke(cli, ["export", str(run_dir), "--format", "tsv", "-o", str(tmp_path / "v.tsv")])
+    assert result.exit_code == 0, result.output
+    vocab, vectors, _ = runs.load_embedding(run_dir)
+    assert len((tmp_path / "v.tsv").read_text().splitlines()) == len(vocab) == len(vectors)
+    resumed = trainer.resume(run_dir, ["distribute.strategy=default", "train.steps=70"], show_progress=False)
+    assert resumed.step == 70 and meta.read(run_dir)["status"] == "completed"
 
 
 @pytest.mark.parametrize("tf_config, message", [
