@@ -20,7 +20,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python benchmarks/quality_vs_gensim.py
+	$(BIN)/python benchmarks/speed_vs_gensim.py
 	$(BIN)/python benchmarks/memory_scaling.py
 
 lint: install
