@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from w2v import config as config_lib
-from w2v.model import SkipGramModel
+from w2v.model import SkipGramModel, alias_table
 
 V, D, B = 50, 8, 32
 
@@ -74,3 +74,14 @@ def test_a_replica_gets_its_rows_of_the_whole_batch_negatives():
 def test_same_seed_same_initial_vectors():
     assert (model().embedding.numpy() == model().embedding.numpy()).all()
 
+
+
+def test_alias_table_draws_the_noise_distribution():
+    probs = np.random.default_rng(1).dirichlet(np.full(200, 0.3))
+    accept, alias = alias_table(probs)
+    # Each column gives its id with accept/n and its alias with (1 - accept)/n: together, probs.
+    recovered = np.bincount(np.arange(200), accept / 200, 200) + np.bincount(alias, (1 - accept) / 200, 200)
+    np.testing.assert_allclose(recovered, probs, atol=1e-6)
+    m = model()
+    counts = np.bincount(m._draw_noise([200000], 0).numpy(), minlength=V) / 200000
+    np.testing.assert_allclose(counts, m.noise_probs.numpy(), atol=0.005)

@@ -32,10 +32,11 @@ def scalar_values(run_dir, tag="loss"):
     return [value for _, value in scalars(run_dir, tag)]
 
 
-@pytest.mark.parametrize("loss, learning_rate", [("nce", 0.01), ("neg", 0.05)])
-def test_training_learns_planted_structure(tmp_path, planted, loss, learning_rate):
+@pytest.mark.parametrize("loss, learning_rate, kernel", [("nce", 0.01, "auto"), ("neg", 0.05, "tf"),
+                                                           ("neg", 0.05, "fused")])
+def test_training_learns_planted_structure(tmp_path, planted, loss, learning_rate, kernel):
     cfg = small_config(planted, tmp_path, model__loss=loss, train__epochs=6, train__learning_rate=learning_rate,
-                       model__embedding_dim=24)
+                       model__embedding_dim=24, train__kernel=kernel)
     run_dir = tmp_path / "run"
     trainer.train(cfg, run_dir, show_progress=False)
     vocab = Vocab.load(run_dir / runs.VOCAB)

@@ -86,6 +86,12 @@ class TrainConfig:
                      choices=("none", "value", "norm", "global_norm"))
     clip_value: float = _opt(5.0, "Threshold for gradient clipping.", lo=0.0, lo_open=True)
     steps_per_call: int = _opt(50, "Training steps run inside one tf.function call.", lo=1)
+    kernel: str = _opt("auto", "fused: each step is one C++ op doing word2vec.c's per-pair SGD (loss neg, skipgram, "
+                       "sgd, no clipping, one CPU device; built with g++ on first use). tf: TensorFlow's gather and "
+                       "scatter ops. auto: fused where it applies and builds, else tf.",
+                       choices=("auto", "fused", "tf"))
+    threads: int = _opt(1, "Threads of the fused step. Above 1 they update the tables without locks, as word2vec.c "
+                        "and gensim do: faster, but runs are no longer bit-reproducible.", lo=1, hi=256)
 
 
 @dataclass(frozen=True)
@@ -273,8 +279,8 @@ def diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
 # What a resume may change: how long to train and what to record, never what is trained.
 # The strategy may change too: checkpoints hold whole tables whatever the sharding, so a run
 # trained on a cluster resumes on one machine (the global batch stays batch_size x replicas).
-RESUMABLE = ("train.epochs", "train.steps", "train.steps_per_call", "run.device", "checkpoint.", "summary.",
-             "projector.", "eval.", "distribute.")
+RESUMABLE = ("train.epochs", "train.steps", "train.steps_per_call", "train.kernel", "train.threads", "run.device",
+             "checkpoint.", "summary.", "projector.", "eval.", "distribute.")
 
 
 def check_resumable(saved: Config, new: Config) -> dict[str, tuple[Any, Any]]:

@@ -27,6 +27,23 @@ def parts(variable: tf.Variable) -> list[tf.Variable]:
     return list(variable.variables) if isinstance(variable, Sharded) else [variable]
 
 
+def alias_table(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias table (Vose's construction): column i keeps i with probability accept[i]
+    and gives alias[i] otherwise, so a uniform column and a uniform number draw from ``probs``."""
+    n = len(probs)
+    scaled = np.asarray(probs, np.float64) * n / np.sum(probs)
+    accept = np.ones(n)
+    alias = np.arange(n, dtype=np.int32)
+    small = [i for i in range(n) if scaled[i] < 1.0]
+    large = [i for i in range(n) if scaled[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        accept[s], alias[s] = scaled[s], g
+        scaled[g] -= 1.0 - scaled[s]
+        (small if scaled[g] < 1.0 else large).append(g)
+    return accept.astype(np.float32), alias
+
+
 class SkipGramModel(tf.Module):
     """Skip-gram or CBOW word2vec with NCE, negative sampling, sampled softmax or full softmax."""
 
@@ -50,7 +67,9 @@ class SkipGramModel(tf.Module):
                 bias = np.log(config.num_sampled * noise) if config.loss == "nce" else np.zeros(vocab_size)
                 self.nce_biases = tf.Variable(bias.astype(np.float32), name="biases")
             with tf.name_scope("noise"):
-                self.noise_cdf = tf.constant(np.cumsum(noise).astype(np.float64), name="cdf")
+                accept, alias = alias_table(noise)
+                self.noise_accept = tf.constant(accept, name="accept")
+                self.noise_alias = tf.constant(alias, name="alias")
                 self.noise_probs = tf.constant(noise.astype(np.float32), name="probs")
         self.noise_seed = seed + 1
 
@@ -66,12 +85,13 @@ class SkipGramModel(tf.Module):
         """The variables the optimizer updates: each shard of a sharded table on its own."""
         return [part for table in self.tables for part in parts(table)]
 
-    def _draw_noise(self, shape: list[int] | tf.Tensor, step: tf.Tensor) -> tf.Tensor:
-        """Ids drawn from the noise distribution by inverse CDF of a uniform draw keyed on the step."""
+    def _draw_noise(self, shape: list[int] | tf.Tensor, step: tf.Tensor | int) -> tf.Tensor:
+        """Ids drawn from the noise distribution by the alias method (two uniform draws and two
+        lookups an id, whatever the vocabulary size), keyed on the step."""
         key = tf.stack([tf.constant(self.noise_seed, tf.int64), tf.cast(step, tf.int64)])
-        u = tf.random.stateless_uniform(shape, seed=key, dtype=tf.float64)
-        flat = tf.searchsorted(self.noise_cdf, tf.reshape(u, [-1]), side="right")
-        return tf.reshape(tf.minimum(flat, self.vocab_size - 1), tf.shape(u))
+        column = tf.random.stateless_uniform(shape, seed=key, maxval=self.vocab_size, dtype=tf.int32)
+        u = tf.random.stateless_uniform(shape, seed=key + [0, 1 << 62])
+        return tf.where(u < tf.gather(self.noise_accept, column), column, tf.gather(self.noise_alias, column))
 
     def embed(self, inputs: tf.Tensor, input_mask: tf.Tensor | None) -> tf.Tensor:
         """Input vectors: the centre word's (skipgram) or the mean of the context's (cbow)."""
@@ -112,12 +132,17 @@ class SkipGramModel(tf.Module):
                 return tf.nn.nce_loss(**args)
             return tf.nn.sampled_softmax_loss(**args)
 
+    def negatives(self, size: tf.Tensor, step: tf.Tensor | int, offset: tf.Tensor | int = 0,
+                  rows: int | None = None) -> tf.Tensor:
+        """``num_sampled`` noise words for each of ``size`` examples: rows ``offset`` on of the draw
+        for a global batch of ``rows`` at ``step``."""
+        drawn = self._draw_noise(tf.stack([rows or size, self.config.num_sampled]), step)
+        return drawn[offset:offset + size]
+
     def _negative_sampling(self, x: tf.Tensor, labels: tf.Tensor, step: tf.Tensor | int, offset: tf.Tensor | int,
                            rows: int | None) -> tf.Tensor:
         """word2vec's loss: -log s(u_o.v) - sum_k log s(-u_k.v), with k per-example noise words."""
-        size = tf.shape(labels)[0]
-        drawn = self._draw_noise(tf.stack([rows or size, self.config.num_sampled]), step)
-        negatives = drawn[offset:offset + size]
+        negatives = self.negatives(tf.shape(labels)[0], step, offset, rows)
         positive = tf.reduce_sum(x * tf.nn.embedding_lookup(self.nce_weights, labels), axis=1)
         negative = tf.einsum("bd,bkd->bk", x, tf.nn.embedding_lookup(self.nce_weights, negatives))
         return tf.nn.softplus(-positive) + tf.reduce_sum(tf.nn.softplus(negative), axis=1)
