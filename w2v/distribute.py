@@ -105,7 +105,7 @@ def _mirrored(devices: tuple[str, ...]) -> tf.distribute.MirroredStrategy:
     return tf.distribute.MirroredStrategy(list(devices))
 
 
-def make_strategy(config: DistributeConfig, task: Task) -> tf.distribute.Strategy:
+def make_strategy(config: DistributeConfig) -> tf.distribute.Strategy:
     """The configured strategy (call ``configure`` first)."""
     if config.strategy == "default":
         return tf.distribute.get_strategy()

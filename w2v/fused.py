@@ -34,8 +34,7 @@ def cache_dir() -> Path:
 
 
 def _command(output: Path) -> list[str]:
-    compiler = os.environ.get("CXX", "g++")
-    return [compiler, "-shared", "-fPIC", "-O3", "-fopenmp-simd", "-o", str(output), str(SOURCE),
+    return [os.environ.get("CXX", "g++"), "-shared", "-fPIC", "-O3", "-fopenmp-simd", "-o", str(output), str(SOURCE),
             *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
 
 
@@ -43,17 +42,17 @@ def _command(output: Path) -> list[str]:
 def load() -> object:
     """The op library (building it if this source and TensorFlow have not been built yet); a
     W2VError saying why when it cannot be built."""
-    flags = " ".join(_command(Path("out")))
-    key = hashlib.sha256(SOURCE.read_bytes() + f"{tf.__version__} {sys.platform} {flags}".encode()).hexdigest()[:16]
-    library = cache_dir() / f"w2v_fused-{key}.so"
+    command = _command(Path("out"))
+    key = hashlib.sha256(SOURCE.read_bytes() + f"{tf.__version__} {sys.platform} {' '.join(command)}".encode())
+    library = cache_dir() / f"w2v_fused-{key.hexdigest()[:16]}.so"
     if not library.exists():
-        if shutil.which(_command(library)[0]) is None:
-            raise W2VError(f"train.kernel fused: no C++ compiler ({_command(library)[0]}) to build {SOURCE.name}; "
+        if shutil.which(command[0]) is None:
+            raise W2VError(f"train.kernel fused: no C++ compiler ({command[0]}) to build {SOURCE.name}; "
                            f"install g++ or set train.kernel=tf")
         library.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=library.parent) as tmp:
             built = Path(tmp) / library.name
-            log.warning("building the fused training op (once per TensorFlow version, about 30 s)")
+            log.warning("building the fused training op (once per TensorFlow version, about 10 s)")
             done = subprocess.run(_command(built), capture_output=True, text=True)
             if done.returncode != 0:
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -124,8 +124,7 @@ class SkipGramModel(tf.Module):
             true_expected = cfg.num_sampled * tf.gather(self.noise_probs, labels)[:, None]
             sampled_expected = cfg.num_sampled * tf.gather(self.noise_probs, sampled)
             # A list of shards is nce_loss's own form of a partitioned table ("div" row split).
-            weights = parts(self.nce_weights) if isinstance(self.nce_weights, Sharded) else self.nce_weights
-            args = dict(weights=weights, biases=self.nce_biases, labels=labels[:, None], inputs=x,
+            args = dict(weights=parts(self.nce_weights), biases=self.nce_biases, labels=labels[:, None], inputs=x,
                         num_sampled=cfg.num_sampled, num_classes=self.vocab_size,
                         sampled_values=(sampled, true_expected, sampled_expected))
             if cfg.loss == "nce":

@@ -158,7 +158,7 @@ class Trainer:
 
     def __init__(self, config: Config, corpus: vocab_lib.EncodedCorpus, run_dir: Path,
                  evaluator: evaluate.Evaluator | None = None, strategy: tf.distribute.Strategy | None = None,
-                 save_iterator: bool | None = None) -> None:
+                 save_iterator: bool = True) -> None:
         self.config = config
         self.evaluator = evaluator
         self.corpus = corpus
@@ -168,11 +168,13 @@ class Trainer:
         if isinstance(self.strategy, tf.distribute.ParameterServerStrategy):
             self.coordinator = tf.distribute.experimental.coordinator.ClusterCoordinator(self.strategy)
         self.replicas = self.strategy.num_replicas_in_sync
+        # Workers a parameter-server coordinator schedules steps on (not exposed otherwise).
+        self.workers = self.strategy.extended._num_workers if self.coordinator else 1  # noqa: SLF001
         self.global_batch = config.train.batch_size * self.replicas
         self.distributed = isinstance(self.strategy, DISTRIBUTED)
         # Only a plain tf.data iterator can be saved in a checkpoint; distributed ones are positioned
         # from the examples counter instead (the stream is a pure function of the config).
-        self.save_iterator = not self.distributed and save_iterator is not False
+        self.save_iterator = save_iterator and not self.distributed
         vocab = corpus.vocab
         noise = vocab.noise_distribution(config.model.noise, config.model.noise_power)
         with self.strategy.scope():
@@ -206,7 +208,7 @@ class Trainer:
         if self.coordinator:
             # Called once per worker: each takes its own share of the chunks (in the order the
             # coordinator builds them; any order reads every chunk once).
-            workers = self.strategy.extended._num_workers  # noqa: SLF001 - not exposed otherwise
+            workers = self.workers
             counter = iter(range(1 << 30))
 
             def per_worker() -> tf.data.Dataset:
@@ -277,10 +279,14 @@ class Trainer:
         per_example = fused.step(self.model.embedding, self.model.nce_weights, batch["labels"], batch["inputs"],
                                  negatives, lr, self.config.train.threads)
         with tf.control_dependencies([per_example]):
-            self.global_step.assign_add(1)
-            self.position.assign(tf.maximum(self.position, position + 1))
-            self.examples.assign_add(tf.cast(size, tf.int64))
+            self._advance(position, tf.cast(size, tf.int64))
         return tf.reduce_mean(per_example), tf.constant(0.0), lr, []
+
+    def _advance(self, position: tf.Tensor, count: tf.Tensor) -> None:
+        """Count a step done: the global step, the stream position and the examples consumed."""
+        self.global_step.assign_add(1)
+        self.position.assign(tf.maximum(self.position, position + 1))
+        self.examples.assign_add(count)
 
     def _step(self, batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
         """One step on this replica's batch (in replica context; a replica may get an empty batch at
@@ -309,9 +315,7 @@ class Trainer:
             lr = self.learning_rate(position)
             # Every replica applies the same reduced gradient to its own copy of the variables.
             self.optimizer.apply(grads, variables, lr)
-            self.global_step.assign_add(1)
-            self.position.assign(tf.maximum(self.position, position + 1))
-            self.examples.assign_add(count)
+            self._advance(position, count)
         flat = [tf.reshape(g.values if isinstance(g, tf.IndexedSlices) else g, [-1]) for g in grads]
         return total / tf.cast(tf.maximum(count, 1), tf.float32), norm, lr, flat
 
@@ -341,8 +345,7 @@ class Trainer:
         if self.coordinator is None:
             done, loss_sum, norm, lr = (t.numpy() for t in self._run(self.iterator, tf.constant(n)))
             return int(done), float(loss_sum), float(norm), float(lr)
-        workers = self.strategy.extended._num_workers  # noqa: SLF001
-        shares = [n // workers + (i < n % workers) for i in range(workers)]
+        shares = [n // self.workers + (i < n % self.workers) for i in range(self.workers)]
         scheduled = [self.coordinator.schedule(self._run, args=(self.iterator, tf.constant(k)))
                      for k in shares if k]
         self.coordinator.join()
@@ -481,16 +484,15 @@ class Trainer:
         summaries.histograms(step, values)
 
 
-def _start(config: Config) -> tuple[distribute.Task, tf.distribute.Strategy]:
-    """Device, cluster and strategy for a training session. The ps and worker tasks of a
-    parameter-server cluster serve here until stopped: the chief runs the training loop."""
-    task = distribute.task_from_env(config.distribute.strategy)
+def _start(config: Config, task: distribute.Task) -> tf.distribute.Strategy:
+    """Device and strategy for a training session of this cluster task. The ps and worker tasks of
+    a parameter-server cluster serve here until stopped: the chief runs the training loop."""
     configure_device(config.run.device, config.run.deterministic)
     distribute.configure(config.distribute, task)
     tf.random.set_seed(config.run.seed)
     if config.distribute.strategy == "parameter_server" and task.type in ("ps", "worker"):
         distribute.serve(task)
-    return task, distribute.make_strategy(config.distribute, task)
+    return distribute.make_strategy(config.distribute)
 
 
 @contextlib.contextmanager
@@ -515,7 +517,7 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
     task = distribute.task_from_env(config.distribute.strategy)
     if task.writes_run:
         runs.check_new(run_dir)
-    task, strategy = _start(config)
+    strategy = _start(config, task)
     evaluator = make_evaluator(config) if task.writes_run else None
     corpus = load_corpus(config)
     with _output(run_dir, task) as out:
@@ -532,7 +534,7 @@ def device_name(strategy: tf.distribute.Strategy | None = None) -> str:
     """Where the steps run, for meta.json."""
     gpus = tf.config.list_logical_devices("GPU")
     where = f"GPU ({len(gpus)})" if gpus else "CPU"
-    if strategy is None or not isinstance(strategy, DISTRIBUTED):
+    if not isinstance(strategy, DISTRIBUTED):
         return where
     return f"{where}, {type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas)"
 
@@ -570,7 +572,8 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
     config = runs.load_config(run_dir, overrides)
     changed = config_lib.check_resumable(runs.load_config(run_dir), config)
     saved = runs.load_vocab(run_dir)
-    task, strategy = _start(config)
+    task = distribute.task_from_env(config.distribute.strategy)
+    strategy = _start(config, task)
     corpus = load_corpus(config)
     if corpus.vocab.words != saved.words:
         raise W2VError(f"corpus {config.data.corpus}: its vocabulary no longer matches {run_dir / runs.VOCAB}; "
