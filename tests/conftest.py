@@ -66,6 +66,15 @@ def small_config(corpus: Path | str, output_dir: Path, **overrides: object) -> c
     return config_lib.apply_overrides(config_lib.Config(), sets)
 
 
+def scalars(run_dir: Path, tag: str = "loss") -> list[tuple[int, float]]:
+    """(step, value) of every scalar event with this tag in a run's event files, in file order."""
+    found = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            found += [(event.step, float(tf.make_ndarray(v.tensor))) for v in event.summary.value if v.tag == tag]
+    return found
+
+
 @pytest.fixture
 def planted(tmp_path: Path) -> Path:
     return planted_corpus(tmp_path / "planted.txt")

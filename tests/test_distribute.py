@@ -15,22 +15,11 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from tests.conftest import _free_port, small_config
+from tests.conftest import _free_port, scalars, small_config
 from w2v import config as config_lib
 from w2v import distribute, meta, runs, trainer
 from w2v.cli import cli
 from w2v.errors import W2VError
-
-
-def scalars(run_dir: Path, tag: str) -> dict[int, float]:
-    """A scalar's values by step, read back from a run's event files."""
-    values = {}
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.tag == tag:
-                    values[event.step] = float(tf.make_ndarray(value.tensor))
-    return values
 
 
 @pytest.mark.parametrize("loss", ["neg", "nce"])
@@ -44,7 +33,7 @@ def test_mirrored_on_two_cpus_matches_one_device_with_the_same_global_batch(plan
                                           distribute__cpu_devices=2, **common),
                              tmp_path / "mirrored", show_progress=False)
     assert single.step == mirrored.step == 60
-    one, two = scalars(single.run_dir, "loss"), scalars(mirrored.run_dir, "loss")
+    one, two = dict(scalars(single.run_dir)), dict(scalars(mirrored.run_dir))
     assert sorted(one) == sorted(two) == list(range(5, 61, 5))
     np.testing.assert_allclose([two[s] for s in one], [one[s] for s in one], rtol=1e-3)
     assert one[60] < one[5] * 0.9  # it learned

@@ -13,9 +13,9 @@ def unique_corpus(directory, sentences=20, length=50, shard_tokens=1 << 20):
     return vocab.build(lines, tok, 1, None, directory=directory / "enc", shard_tokens=shard_tokens)
 
 
-def batches(enc, cfg, limit=None):
+def batches(enc, cfg, limit=None, **kwargs):
     out = []
-    for b in pipeline.make_dataset(enc, cfg):
+    for b in pipeline.make_dataset(enc, cfg, **kwargs):
         out.append({k: v.numpy() for k, v in b.items()})
         if limit and len(out) >= limit:
             break
@@ -135,8 +135,7 @@ def test_many_small_shards_give_the_pairs_of_one(tmp_path):
 
 def stream(enc, cfg, **kwargs):
     """All examples of a dataset as rows of (input, label, position)."""
-    got = [np.stack([b["inputs"], b["labels"], b["position"]], axis=1)
-           for b in pipeline.make_dataset(enc, cfg, **kwargs)]
+    got = [np.stack([b["inputs"], b["labels"], b["position"]], axis=1) for b in batches(enc, cfg, **kwargs)]
     return np.concatenate(got)
 
 

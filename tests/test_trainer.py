@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import GROUP_SIZE, GROUPS, planted_corpus, small_config
+from tests.conftest import GROUP_SIZE, GROUPS, planted_corpus, scalars, small_config
 from w2v import runs, trainer
 from w2v.errors import W2VError
 from w2v.vocab import Vocab
@@ -13,15 +13,6 @@ WEIGHTS = "model/nce_weights/.ATTRIBUTES/VARIABLE_VALUE"
 
 def latest(run_dir, name=EMBEDDING):
     return tf.train.load_checkpoint(str(run_dir / runs.CHECKPOINTS)).get_tensor(name)
-
-
-def scalars(run_dir, tag="loss"):
-    """(step, value) of every scalar event with this tag, in file order."""
-    found = []
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            found += [(event.step, float(tf.make_ndarray(v.tensor))) for v in event.summary.value if v.tag == tag]
-    return found
 
 
 def scalar_steps(run_dir, tag="loss"):
