@@ -25,6 +25,10 @@ from w2v.errors import W2VError
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("fused_op.cc")
+# Each step has a fixed cost (a turn of the tf.function loop, handing the batch to the threads and
+# waiting for the slowest): at 4096 pairs it is about a third of the step, from 16384 on it is lost in
+# the noise (benchmarks/speed_vs_gensim.py, README). Per-pair SGD makes the batch a unit of work only.
+FULL_SPEED_BATCH = 16384
 
 
 def cache_dir() -> Path:
@@ -93,12 +97,23 @@ def enabled(config: Config, strategy: tf.distribute.Strategy) -> bool:
             raise
         log.warning("%s; training with TensorFlow ops instead", e)
         return False
+    if config.train.batch_size < FULL_SPEED_BATCH:
+        log.warning("train.batch_size %d is small for the fused step: a fixed cost per step slows it; "
+                    "%d or more trains at full speed (its per-pair SGD makes the batch a unit of work only)",
+                    config.train.batch_size, FULL_SPEED_BATCH)
     return True
 
 
-def step(embedding: tf.Variable, weights: tf.Variable, inputs: tf.Tensor, labels: tf.Tensor, negatives: tf.Tensor,
-         learning_rate: tf.Tensor, threads: int) -> tf.Tensor:
-    """One fused step in place on the two tables; each example's loss."""
+def step(embedding: tf.Variable, weights: tf.Variable, inputs: tf.Tensor, labels: tf.Tensor,
+         noise: tuple[tf.Tensor, tf.Tensor], negatives: int, key: tf.Tensor, learning_rate: tf.Tensor,
+         threads: int) -> tf.Tensor:
+    """One fused step in place on the two tables; each example's loss.
+
+    ``noise`` is the noise distribution's alias table (accept, alias) and ``key`` the [2] int64 key
+    (seed, step) of the counter-based stream the op draws ``negatives`` noise words an example from.
+    """
+    accept, alias = noise
     return load().w2v_skipgram_neg_train(embedding.handle, weights.handle, tf.cast(inputs, tf.int32),
-                                         tf.cast(labels, tf.int32), tf.cast(negatives, tf.int32),
-                                         tf.cast(learning_rate, tf.float32), threads=threads)
+                                         tf.cast(labels, tf.int32), accept, tf.cast(alias, tf.int32),
+                                         tf.cast(key, tf.int64), tf.cast(learning_rate, tf.float32),
+                                         negatives=negatives, threads=threads)

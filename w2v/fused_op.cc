@@ -4,9 +4,12 @@
 // alone cost about 0.5 us a row on a CPU. This op instead walks the batch pair by pair and updates
 // the rows in place with plain SGD, as word2vec.c and gensim do: for each example, the output rows
 // of the context word and of its negatives move at once, and the centre word's row takes the summed
-// update at the end of the example. Negatives come in as an input (drawn by the caller from a
-// stateless, step-keyed draw), so the op itself holds no random state. With threads > 1 the batch is
-// split into contiguous parts that update the shared tables without locks (Hogwild, as word2vec.c).
+// update at the end of the example. The op draws the negatives itself, by the alias method from the
+// noise distribution's table, with a counter-based generator keyed on (seed, step, example): no random
+// state outside the checkpointed step, each thread draws its own part's negatives (drawing them with
+// TensorFlow ops made a serial phase of about a sixth of the step), and a resumed run draws the same.
+// With threads > 1 the batch is split into contiguous parts that update the shared tables without
+// locks (Hogwild, as word2vec.c).
 
 #include <algorithm>
 #include <cmath>
@@ -34,8 +37,11 @@ REGISTER_OP("W2vSkipgramNegTrain")
     .Input("weights: resource")
     .Input("inputs: int32")
     .Input("labels: int32")
-    .Input("negatives: int32")
+    .Input("accept: float")
+    .Input("alias: int32")
+    .Input("key: int64")
     .Input("learning_rate: float")
+    .Attr("negatives: int >= 0")
     .Attr("threads: int >= 1 = 1")
     .Output("loss: float")
     .SetIsStateful()
@@ -44,6 +50,21 @@ REGISTER_OP("W2vSkipgramNegTrain")
       return absl::OkStatus();
     })
     .Doc("Per-pair SGD on word2vec's negative-sampling loss; returns each example's loss.");
+
+uint64_t SplitMix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Draw n of a step's stream: one 64-bit hash gives the alias column (high half, by multiply-shift)
+// and the uniform that chooses between the column and its alias (low half).
+int32_t Noise(uint64_t stream, uint64_t n, const float* accept, const int32_t* alias, uint64_t rows) {
+  const uint64_t h = SplitMix64(stream + n * 0x9e3779b97f4a7c15ULL);
+  const auto column = static_cast<int32_t>(((h >> 32) * rows) >> 32);
+  return static_cast<double>(h & 0xffffffffULL) * 0x1p-32 < accept[column] ? column : alias[column];
+}
 
 // One example: centre row v, the context row and k negative rows of `out`.
 __attribute__((target_clones("avx2", "default")))
@@ -93,6 +114,7 @@ class SkipgramNegTrainOp : public OpKernel {
  public:
   explicit SkipgramNegTrainOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("threads", &threads_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("negatives", &k_));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -101,11 +123,12 @@ class SkipgramNegTrainOp : public OpKernel {
     OP_REQUIRES_OK(ctx, tensorflow::LookupResource(ctx, tensorflow::HandleFromInput(ctx, 1), &out_var));
     const Tensor& inputs = ctx->input(2);
     const Tensor& labels = ctx->input(3);
-    const Tensor& negatives = ctx->input(4);
-    const float lr = ctx->input(5).scalar<float>()();
-    OP_REQUIRES(ctx, inputs.dims() == 1 && labels.shape() == inputs.shape() && negatives.dims() == 2 &&
-                         negatives.dim_size(0) == inputs.dim_size(0),
-                absl::InvalidArgumentError("fused step: inputs [B], labels [B] and negatives [B, k] expected"));
+    const Tensor& accept_t = ctx->input(4);
+    const Tensor& alias_t = ctx->input(5);
+    const Tensor& key = ctx->input(6);
+    const float lr = ctx->input(7).scalar<float>()();
+    OP_REQUIRES(ctx, inputs.dims() == 1 && labels.shape() == inputs.shape() && key.NumElements() == 2,
+                absl::InvalidArgumentError("fused step: inputs [B], labels [B] and key [2] expected"));
     tensorflow::mutex_lock lock_emb(*emb_var->mu());
     tensorflow::mutex_lock lock_out(*out_var->mu());
     float* emb;
@@ -115,11 +138,16 @@ class SkipgramNegTrainOp : public OpKernel {
     const int64_t rows = emb_var->tensor()->dim_size(0), dim = emb_var->tensor()->dim_size(1);
     OP_REQUIRES(ctx, out_var->tensor()->dim_size(0) == rows && out_var->tensor()->dim_size(1) == dim,
                 absl::InvalidArgumentError("fused step: embedding and weights differ in shape"));
-    const int64_t batch = inputs.dim_size(0), k = negatives.dim_size(1);
+    OP_REQUIRES(ctx, accept_t.NumElements() == rows && alias_t.NumElements() == rows,
+                absl::InvalidArgumentError("fused step: the noise table must have a row per word"));
+    const int64_t batch = inputs.dim_size(0), k = k_;
     const int32_t* in = inputs.flat<int32_t>().data();
     const int32_t* lab = labels.flat<int32_t>().data();
-    const int32_t* neg = negatives.flat<int32_t>().data();
-    for (const Tensor* ids : {&inputs, &labels, &negatives}) {
+    const float* accept = accept_t.flat<float>().data();
+    const int32_t* alias = alias_t.flat<int32_t>().data();
+    const auto* seed = key.flat<int64_t>().data();
+    const uint64_t stream = SplitMix64(SplitMix64(static_cast<uint64_t>(seed[0])) ^ static_cast<uint64_t>(seed[1]));
+    for (const Tensor* ids : {&inputs, &labels, &alias_t}) {
       const int32_t* p = ids->flat<int32_t>().data();
       for (int64_t i = 0; i < ids->NumElements(); ++i) {
         OP_REQUIRES(ctx, p[i] >= 0 && p[i] < rows, absl::InvalidArgumentError("fused step: id out of range"));
@@ -130,21 +158,31 @@ class SkipgramNegTrainOp : public OpKernel {
     float* loss = loss_t->flat<float>().data();
     // Rows are scattered over tables far larger than the caches, so the loop waits on memory more
     // than it computes: ask for the rows of a later example while this one trains.
-    auto prefetch = [&](int64_t b) {
+    // Example b's negatives are draws b*k .. b*k+k-1 of the step's stream, whichever thread takes it.
+    // They are drawn kAhead examples early into a ring, so their rows can be prefetched.
+    constexpr int64_t kAhead = 2;
+    auto part = [&](int64_t begin, int64_t end) {
+      std::vector<float> neu1e(dim);
+      std::vector<int32_t> ring((kAhead + 1) * std::max<int64_t>(k, 1));
+      auto negatives = [&](int64_t b) { return ring.data() + (b % (kAhead + 1)) * k; };
       const int64_t bytes = dim * static_cast<int64_t>(sizeof(float));
       auto fetch = [&](const float* row) {
         for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(reinterpret_cast<const char*>(row) + off, 1);
       };
-      fetch(emb + in[b] * dim);
-      fetch(out + lab[b] * dim);
-      for (int64_t j = 0; j < k; ++j) fetch(out + neg[b * k + j] * dim);
-    };
-    constexpr int64_t kAhead = 2;
-    auto part = [&](int64_t begin, int64_t end) {
-      std::vector<float> neu1e(dim);
+      // Draw example b's negatives and ask for its rows while earlier examples train.
+      auto prepare = [&](int64_t b) {
+        int32_t* neg = negatives(b);
+        for (int64_t j = 0; j < k; ++j) {
+          neg[j] = Noise(stream, static_cast<uint64_t>(b * k + j), accept, alias, static_cast<uint64_t>(rows));
+          fetch(out + neg[j] * dim);
+        }
+        fetch(emb + in[b] * dim);
+        fetch(out + lab[b] * dim);
+      };
+      for (int64_t b = begin; b < std::min(begin + kAhead, end); ++b) prepare(b);
       for (int64_t b = begin; b < end; ++b) {
-        if (b + kAhead < end) prefetch(b + kAhead);
-        loss[b] = TrainExample(emb + in[b] * dim, out, dim, lab[b], neg + b * k, k, lr, neu1e.data());
+        if (b + kAhead < end) prepare(b + kAhead);
+        loss[b] = TrainExample(emb + in[b] * dim, out, dim, lab[b], negatives(b), k, lr, neu1e.data());
       }
     };
     const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(threads_, batch / 64));
@@ -156,6 +194,7 @@ class SkipgramNegTrainOp : public OpKernel {
 
  private:
   int64_t threads_;
+  int64_t k_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("W2vSkipgramNegTrain").Device(tensorflow::DEVICE_CPU), SkipgramNegTrainOp);
