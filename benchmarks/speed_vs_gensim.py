@@ -110,7 +110,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--loss", default="neg", help="w2v loss (neg is gensim's objective)")
     parser.add_argument("--num-sampled", type=int, default=64, help="w2v negatives for nce/sampled_softmax")
-    parser.add_argument("--batch-size", type=int, default=4096)
+    # The fused step does per-pair SGD, so its batch is a unit of work only: large ones spread the per-step
+    # cost (a tf.function loop turn, two thread hand-offs) over more pairs. The tf kernel wants 1024-4096.
+    parser.add_argument("--batch-size", type=int, default=65536)
     parser.add_argument("--kernel", default="auto", help="w2v train.kernel (auto: fused for neg)")
     parser.add_argument("--lr", type=float, default=0.025)
     parser.add_argument("--seed", type=int, default=1)

@@ -71,7 +71,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = _opt(1024, "Training examples per step.", lo=1)
+    batch_size: int = _opt(1024, "Training examples per step. For the fused kernel (per-pair SGD) only a unit of "
+                           "work: 16384 or more trains at full speed.", lo=1)
     epochs: int = _opt(5, "Passes over the corpus.", lo=1)
     steps: int | None = _opt(None, "Stop after this many global steps instead (null: use epochs).", lo=1)
     optimizer: str = _opt("sgd", "sgd (sparse row updates), adagrad or adam (lazy, sparse rows).",
