@@ -32,7 +32,7 @@ def measure(corpus: str, steps: int, cache: str) -> dict:
 
     cfg = config.apply_overrides(config.Config(), [
         f"data.corpus={corpus}", "data.tokenizer=whitespace", f"data.cache_dir={cache}", "data.subsample=1e-4",
-        "model.loss=neg", "model.num_sampled=5", "train.batch_size=4096",
+        "model.loss=neg", "model.num_sampled=5", "train.batch_size=65536",
         f"train.steps={steps}", "checkpoint.every_n_steps=100000", "summary.histograms_every_n_steps=100000"])
     start = time.perf_counter()
     encoded = trainer.load_corpus(cfg)
