@@ -36,8 +36,9 @@ def noise(seed, step, shape, accept, alias):
 
 
 def reference(emb, out, inputs, labels, negatives, lr):
-    """word2vec.c's loop in numpy: per pair, output rows move at once, the centre row at the end."""
-    emb, out, losses = emb.copy(), out.copy(), []
+    """word2vec.c's loop in numpy: per pair, output rows move at once, the centre row at the end; a
+    pair scored beyond +-6 moves nothing (gensim's rule). Also returns how many pairs that skipped."""
+    emb, out, losses, skipped = emb.copy(), out.copy(), [], 0
     softplus = lambda x: np.logaddexp(0, x)  # noqa: E731
     for w, c, negs in zip(inputs, labels, negatives, strict=True):
         v, neu1e, loss = emb[w].copy(), np.zeros_like(emb[w]), 0.0
@@ -45,13 +46,16 @@ def reference(emb, out, inputs, labels, negatives, lr):
             if j and t == c:
                 continue
             f = v @ out[t]
-            g = ((j == 0) - 1 / (1 + np.exp(-f))) * lr
             loss += softplus(-f) if j == 0 else softplus(f)
+            if abs(f) >= 6:
+                skipped += 1
+                continue
+            g = ((j == 0) - 1 / (1 + np.exp(-f))) * lr
             neu1e += g * out[t]
             out[t] += g * v
         emb[w] += neu1e
         losses.append(loss)
-    return emb, out, np.array(losses)
+    return emb, out, np.array(losses), skipped
 
 
 def test_the_noise_stream_draws_the_noise_distribution():
@@ -68,6 +72,10 @@ def test_the_op_does_word2vec_per_pair_sgd():
     V, D, B, K = 30, 16, 64, 4
     emb0, out0 = rng.normal(0, 0.3, (V, D)).astype(np.float32), rng.normal(0, 0.3, (V, D)).astype(np.float32)
     inputs, labels = rng.integers(0, V, B), rng.integers(0, V, B)
+    # The first pair's rows point apart, scoring far below -6: wrong, and too far to learn from.
+    emb0[inputs[0]] = 1.0
+    labels[0] = (inputs[0] + 1) % V
+    out0[labels[0]] = -1.0
     # A peaked noise distribution, so some negatives equal the context word (those are skipped).
     accept, alias = alias_table(np.array([20.0] + [1.0] * (V - 1)))
     negatives = noise(5, 9, [B, K], accept, alias)
@@ -75,7 +83,8 @@ def test_the_op_does_word2vec_per_pair_sgd():
     emb, out = tf.Variable(emb0), tf.Variable(out0)
     snapshot = tf.convert_to_tensor(emb)  # a read taken before the step must not change
     loss = fused.step(emb, out, inputs, labels, (accept, alias), K, [5, 9], 0.1, threads=1).numpy()
-    want_emb, want_out, want_loss = reference(emb0, out0, inputs, labels, negatives, 0.1)
+    want_emb, want_out, want_loss, skipped = reference(emb0, out0, inputs, labels, negatives, 0.1)
+    assert skipped >= 1 and want_loss[0] > 16  # the skipped pair's loss still counts
     np.testing.assert_allclose(emb.numpy(), want_emb, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out.numpy(), want_out, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-4)
