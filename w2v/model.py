@@ -86,10 +86,14 @@ class SkipGramModel(tf.Module):
         """The variables the optimizer updates: each shard of a sharded table on its own."""
         return [part for table in self.tables for part in parts(table)]
 
+    def noise_key(self, step: tf.Tensor | int) -> tf.Tensor:
+        """The [2] int64 key of a step's negatives, (seed + 1, step): for this draw and the fused op's."""
+        return tf.stack([tf.constant(self.noise_seed, tf.int64), tf.cast(step, tf.int64)])
+
     def _draw_noise(self, shape: list[int] | tf.Tensor, step: tf.Tensor | int) -> tf.Tensor:
         """Ids drawn from the noise distribution by the alias method (two uniform draws and two
         lookups an id, whatever the vocabulary size), keyed on the step."""
-        key = tf.stack([tf.constant(self.noise_seed, tf.int64), tf.cast(step, tf.int64)])
+        key = self.noise_key(step)
         column = tf.random.stateless_uniform(shape, seed=key, maxval=self.vocab_size, dtype=tf.int32)
         u = tf.random.stateless_uniform(shape, seed=key + [0, 1 << 62])
         return tf.where(u < tf.gather(self.noise_accept, column), column, tf.gather(self.noise_alias, column))

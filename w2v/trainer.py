@@ -277,10 +277,9 @@ class Trainer:
         lr = self.learning_rate(position)
         size = tf.shape(batch["labels"])[0]
         model = self.model
-        key = tf.stack([tf.constant(model.noise_seed, tf.int64), self.global_step])
         per_example = fused.step(model.embedding, model.nce_weights, batch["labels"], batch["inputs"],
-                                 (model.noise_accept, model.noise_alias), self.config.model.num_sampled, key, lr,
-                                 self.config.train.threads)
+                                 (model.noise_accept, model.noise_alias), self.config.model.num_sampled,
+                                 model.noise_key(self.global_step), lr, self.config.train.threads)
         with tf.control_dependencies([per_example]):
             self._advance(position, tf.cast(size, tf.int64))
         return tf.reduce_mean(per_example), tf.constant(0.0), lr, []
