@@ -81,7 +81,8 @@ def applies(config: Config, strategy: tf.distribute.Strategy) -> str | None:
 
 def enabled(config: Config, strategy: tf.distribute.Strategy) -> bool:
     """Whether to use the fused step: train.kernel fused (refused with the reason when it cannot
-    apply) or auto (where it applies and builds; else the TensorFlow ops, with a note)."""
+    apply) or auto (where it applies and builds; else the TensorFlow ops, with a note). A fused run
+    with a batch too small for full speed gets a warning."""
     kind = config.train.kernel
     if kind == "tf":
         return False
