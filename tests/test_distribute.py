@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from tests.conftest import _free_port, scalars, small_config
 from w2v import config as config_lib
-from w2v import distribute, meta, runs, trainer
+from w2v import distribute, meta, runs, state, trainer
 from w2v.cli import cli
 from w2v.errors import W2VError
 
@@ -34,7 +34,7 @@ def test_mirrored_on_two_cpus_matches_one_device_with_the_same_global_batch(plan
                              tmp_path / "mirrored", show_progress=False)
     assert single.step == mirrored.step == 60
     one, two = dict(scalars(single.run_dir)), dict(scalars(mirrored.run_dir))
-    assert sorted(one) == sorted(two) == list(range(5, 61, 5))
+    assert sorted(one) == sorted(two) == [1, *range(5, 61, 5)]  # the first point at step 1
     np.testing.assert_allclose([two[s] for s in one], [one[s] for s in one], rtol=1e-3)
     assert one[60] < one[5] * 0.9  # it learned
     _, a, _ = runs.load_embedding(single.run_dir)
@@ -59,7 +59,7 @@ def test_mirrored_run_resumes_exactly_and_on_one_device(planted, tmp_path):
     assert moved.step == 40
     reader = tf.train.load_checkpoint(runs.latest_checkpoint(moved.run_dir))
     # 30 steps of 2 x 64 examples, then 10 of 64 on one device, from where the mirrored ones ended.
-    assert reader.get_tensor("examples/.ATTRIBUTES/VARIABLE_VALUE") == 30 * 128 + 10 * 64
+    assert reader.get_tensor(state.EXAMPLES) == 30 * 128 + 10 * 64
     placement = meta.read(moved.run_dir)["placement"]["word2vec/embedding/embedding"]
     assert placement == ["/job:localhost/replica:0/task:0/device:CPU:0"]
 
@@ -69,13 +69,13 @@ def test_mirrored_run_resumes_exactly_and_on_one_device(planted, tmp_path):
 DRIVER = """
 import sys
 import numpy as np
-from w2v import trainer
-fit = trainer.Trainer.fit
+from w2v import loop
+fit = loop.Trainer.fit
 def keep(self, *args, **kwargs):
     result = fit(self, *args, **kwargs)
     np.savez(sys.argv[1], *[np.asarray(v.numpy()) for v in self.model.trainable])
     return result
-trainer.Trainer.fit = keep
+loop.Trainer.fit = keep
 from w2v.cli import cli
 cli(sys.argv[2:], prog_name="w2v")
 """

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import http_get, planted_corpus, small_config, start_tensorboard
+from w2v import actions, meta, trainer
 from w2v import config as config_lib
-from w2v import meta, trainer
 from w2v.cli import cli
 from w2v.errors import W2VError
 
@@ -89,10 +89,10 @@ def test_resume_is_recorded_in_meta(tmp_path, planted):
 def test_failed_run_records_its_error(tmp_path, planted, monkeypatch):
     cfg = small_config(planted, tmp_path, train__steps=40)
 
-    def broken(self, summaries, step):
+    def broken(self, clock):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(trainer.Trainer, "_write_histograms", broken)
+    monkeypatch.setattr(actions.Histograms, "__call__", broken)
     with pytest.raises(RuntimeError):
         trainer.train(cfg, tmp_path / "run", show_progress=False)
     data = meta.read(tmp_path / "run")

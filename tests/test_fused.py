@@ -1,5 +1,6 @@
-"""The fused step (w2v/fused_op.cc): the same arithmetic as word2vec's per-pair SGD, exact resume,
-and a clear choice between it and the TensorFlow step."""
+"""The fused engine (w2v/fused_op.cc): the same arithmetic as a numpy word2vec that trains a window at a
+time, the same result whatever the number of threads, exact resume, and a clear choice between it and
+the TensorFlow step."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import small_config
-from w2v import fused, meta, runs, trainer
+from w2v import fused, meta, runs, steps, trainer
 from w2v.errors import W2VError
 from w2v.model import alias_table
 
@@ -24,109 +25,193 @@ def splitmix64(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def noise(seed, step, shape, accept, alias):
-    """The op's draw, written again: draw n of the (seed, step) stream is the alias column of the
+def noise(seed, step, draws, accept, alias):
+    """The op's draws, written again: draw n of the (seed, step) stream is the alias column of the
     hash's high half, or its alias when the low half (a uniform) is at or above accept."""
     with np.errstate(over="ignore"):
         stream = splitmix64(splitmix64(np.array([seed], np.uint64)) ^ np.uint64(step))
-        h = splitmix64(stream + np.arange(np.prod(shape), dtype=np.uint64) * GOLDEN)
+        h = splitmix64(stream + np.asarray(draws, dtype=np.uint64) * GOLDEN)
     column = ((h >> np.uint64(32)) * np.uint64(len(accept)) >> np.uint64(32)).astype(np.int64)
     u = (h & np.uint64(0xFFFFFFFF)).astype(np.float64) * 2.0**-32
-    return np.where(u < accept[column], column, alias[column]).reshape(shape)
+    return np.where(u < accept[column], column, alias[column])
 
 
-def reference(emb, out, inputs, labels, negatives, lr):
-    """word2vec.c's loop in numpy: per pair, output rows move at once, the centre row at the end; a
-    pair scored beyond +-6 moves nothing (gensim's rule). Also returns how many pairs that skipped."""
-    emb, out, losses, skipped = emb.copy(), out.copy(), [], 0
+def windows_of(targets, window_ids, cbow):
+    """(first example, count) of each window: runs of equal ids for skip-gram, one example for CBOW."""
+    if cbow:
+        return [(b, 1) for b in range(len(targets))]
+    starts = [0] + [b for b in range(1, len(targets)) if window_ids[b] != window_ids[b - 1]]
+    return [(s, e - s) for s, e in zip(starts, starts[1:] + [len(targets)], strict=True)]
+
+
+def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, group, correction=None):
+    """word2vec a window at a time, in numpy. A window's outputs are its centre word and k noise words
+    drawn for it (draws first*k .. first*k+k-1; one equal to the centre dropped, a repeat counted twice);
+    its inputs are its context rows (skip-gram), or their mean (CBOW, each context row then taking the
+    whole input gradient). Windows go in groups: each is scored against the tables as its group found
+    them, then the group's updates are added in window order. A logit beyond +-6 moves nothing (gensim's
+    rule) but its loss counts. With ``correction`` (nce), biases are trained and logits are
+    v.u + b - log(k q)."""
+    emb, out, bias = (t.copy() for t in tables)
+    cbow = rows.ndim == 2
+    losses = np.zeros(len(targets))
+    spans = windows_of(targets, window_ids, cbow)
     softplus = lambda x: np.logaddexp(0, x)  # noqa: E731
-    for w, c, negs in zip(inputs, labels, negatives, strict=True):
-        v, neu1e, loss = emb[w].copy(), np.zeros_like(emb[w]), 0.0
-        for j, t in enumerate([c, *negs]):
-            if j and t == c:
-                continue
-            f = v @ out[t]
-            loss += softplus(-f) if j == 0 else softplus(f)
-            if abs(f) >= 6:
-                skipped += 1
-                continue
-            g = ((j == 0) - 1 / (1 + np.exp(-f))) * lr
-            neu1e += g * out[t]
-            out[t] += g * v
-        emb[w] += neu1e
-        losses.append(loss)
-    return emb, out, np.array(losses), skipped
+    for start in range(0, len(spans), group):
+        updates = []
+        for first, count in spans[start:start + group]:
+            target = targets[first]
+            ids, counts = [target], [1]
+            for drawn in noise(key[0], key[1], range(first * k, first * k + k), *noise_table):
+                if drawn == target:
+                    continue
+                if drawn in ids:
+                    counts[ids.index(drawn)] += 1
+                else:
+                    ids.append(int(drawn))
+                    counts.append(1)
+            if cbow:
+                context = rows[first][mask[first] > 0]
+                x, inputs = emb[context].mean(axis=0, keepdims=True), [list(context)]
+            else:
+                inputs = [[rows[e]] for e in range(first, first + count)]
+                x = emb[[r[0] for r in inputs]]
+            logits = x @ out[ids].T
+            if correction is not None:
+                logits += bias[ids] - correction[ids]
+            labels = np.array([1.0] + [0.0] * (len(ids) - 1))
+            c = np.array(counts, dtype=float)
+            loss = (c * np.where(labels > 0, softplus(-logits), softplus(logits))).sum(axis=1)
+            losses[first:first + len(loss)] = loss
+            g = c * (labels - 1 / (1 + np.exp(-logits))) * lr * (np.abs(logits) < 6)
+            updates.append((ids, inputs, g.T @ x, g @ out[ids], g.sum(axis=0)))
+        for ids, inputs, dy, dx, db in updates:
+            for i, row in enumerate(ids):
+                out[row] += dy[i]
+                bias[row] += db[i] if correction is not None else 0.0
+            for h, context in enumerate(inputs):
+                for row in context:
+                    emb[row] += dx[h]
+    return (emb, out, bias), losses
+
+
+V, D = 40, 16
+
+
+def case(cbow, seed=0, batch=300):
+    """Random tables and a batch: skip-gram pairs in windows of 1-6, or CBOW examples of up to 6
+    context slots, some masked."""
+    rng = np.random.default_rng(seed)
+    tables = (rng.normal(0, 0.3, (V, D)).astype(np.float32), rng.normal(0, 0.3, (V, D)).astype(np.float32),
+              rng.normal(0, 0.1, V).astype(np.float32))
+    targets = rng.integers(0, V, batch).astype(np.int32)
+    if cbow:
+        rows = rng.integers(0, V, (batch, 6)).astype(np.int32)
+        mask = (rng.random((batch, 6)) < 0.7).astype(np.float32)
+        mask[:, 0] = 1
+        return tables, rows, mask, targets, np.zeros(batch, np.int64)
+    window_ids = np.repeat(np.arange(batch), rng.integers(1, 7, batch))[:batch].astype(np.int64)
+    targets = targets[window_ids]  # a window's pairs share their centre word
+    return tables, rng.integers(0, V, batch).astype(np.int32), np.zeros(0, np.float32), targets, window_ids
+
+
+# A peaked noise distribution, so some noise words equal the centre word or repeat within a window.
+NOISE = alias_table(np.array([20.0, 10.0] + [1.0] * (V - 2)))
+
+
+def run_op(tables, rows, mask, targets, window_ids, k, key, lr, threads, hogwild, group, correction=None):
+    variables = [tf.Variable(t) for t in tables]
+    loss = fused.load().w2v_train(*(v.handle for v in variables), rows, mask, targets, window_ids, NOISE[0],
+                                  NOISE[1], np.zeros(0, np.float32) if correction is None else correction, key,
+                                  np.float32(lr), negatives=k, threads=threads, hogwild=hogwild, group=group)
+    return [v.numpy() for v in variables], loss.numpy()
 
 
 def test_the_noise_stream_draws_the_noise_distribution():
     probs = np.random.default_rng(0).zipf(1.5, 40).astype(float)
     probs /= probs.sum()
     accept, alias = alias_table(probs)
-    drawn = noise(3, 11, [1_000_000], accept, alias)
+    drawn = noise(3, 11, range(1_000_000), accept, alias)
     np.testing.assert_allclose(np.bincount(drawn, minlength=40) / drawn.size, probs, atol=2e-3)
-    assert not np.array_equal(drawn[:100], noise(3, 12, [100], accept, alias))  # each step draws anew
+    assert not np.array_equal(drawn[:100], noise(3, 12, range(100), accept, alias))  # each step draws anew
 
 
-def test_the_op_does_word2vec_per_pair_sgd():
-    rng = np.random.default_rng(0)
-    V, D, B, K = 30, 16, 64, 4
-    emb0, out0 = rng.normal(0, 0.3, (V, D)).astype(np.float32), rng.normal(0, 0.3, (V, D)).astype(np.float32)
-    inputs, labels = rng.integers(0, V, B), rng.integers(0, V, B)
-    # The first pair's rows point apart, scoring far below -6: wrong, and too far to learn from.
-    emb0[inputs[0]] = 1.0
-    labels[0] = (inputs[0] + 1) % V
-    out0[labels[0]] = -1.0
-    # A peaked noise distribution, so some negatives equal the context word (those are skipped).
-    accept, alias = alias_table(np.array([20.0] + [1.0] * (V - 1)))
-    negatives = noise(5, 9, [B, K], accept, alias)
-    assert (negatives == labels[:, None]).any()
-    emb, out = tf.Variable(emb0), tf.Variable(out0)
-    snapshot = tf.convert_to_tensor(emb)  # a read taken before the step must not change
-    loss = fused.step(emb, out, inputs, labels, (accept, alias), K, [5, 9], 0.1, threads=1).numpy()
-    want_emb, want_out, want_loss, skipped = reference(emb0, out0, inputs, labels, negatives, 0.1)
-    assert skipped >= 1 and want_loss[0] > 16  # the skipped pair's loss still counts
-    np.testing.assert_allclose(emb.numpy(), want_emb, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(out.numpy(), want_out, rtol=1e-4, atol=1e-5)
+@pytest.mark.parametrize("cbow", [False, True], ids=["skipgram", "cbow"])
+@pytest.mark.parametrize("nce", [False, True], ids=["neg", "nce"])
+@pytest.mark.parametrize("key", [(5, 9), (1, 123456)])
+@pytest.mark.parametrize("group", [1, 7])
+def test_the_op_trains_like_the_numpy_reference(cbow, nce, key, group):
+    tables, rows, mask, targets, window_ids = case(cbow, seed=key[1])
+    # A pair scored far beyond -6: wrong, and too far to learn from.
+    tables[0][rows[0] if not cbow else rows[0][mask[0] > 0]] = 2.0
+    tables[1][targets[0]] = -2.0
+    correction = np.random.default_rng(1).normal(0, 1, V).astype(np.float32) if nce else None
+    k = 4
+    want, want_loss = reference(tables, rows, mask, targets, window_ids, k, key, NOISE, 0.1, group, correction)
+    # Deterministic mode with any number of threads, and Hogwild on one thread (a group of one window).
+    got, loss = run_op(tables, rows, mask, targets, window_ids, k, key, 0.1, 3, False, group, correction)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-4)
-    np.testing.assert_array_equal(snapshot.numpy(), emb0)
+    assert want_loss.max() > 16  # the far pair's loss counts
+    if group == 1:
+        hogwild, hogwild_loss = run_op(tables, rows, mask, targets, window_ids, k, key, 0.1, 1, True, 1, correction)
+        for a, b in zip(hogwild, got, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cbow", [False, True], ids=["skipgram", "cbow"])
+def test_the_deterministic_mode_gives_the_same_bits_whatever_the_threads(cbow):
+    tables, rows, mask, targets, window_ids = case(cbow, batch=5000)
+    results = [run_op(tables, rows, mask, targets, window_ids, 5, (2, 3), 0.05, threads, False, 64)
+               for threads in (1, 2, 5)]
+    for other in results[1:]:
+        for a, b in zip(other[0] + [other[1]], results[0][0] + [results[0][1]], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_op_refuses_ids_out_of_range_and_leaves_earlier_reads_alone():
+    tables, rows, mask, targets, window_ids = case(False)
+    emb = tf.Variable(tables[0])
+    snapshot = tf.convert_to_tensor(emb)  # a read taken before the step must not change
+    out, bias = tf.Variable(tables[1]), tf.Variable(tables[2])
+    args = (NOISE[0], NOISE[1], np.zeros(0, np.float32), (1, 2), np.float32(0.1))
+    fused.load().w2v_train(emb.handle, out.handle, bias.handle, rows, mask, targets, window_ids, *args, negatives=3)
+    np.testing.assert_array_equal(snapshot.numpy(), tables[0])
+    assert not np.array_equal(emb.numpy(), tables[0])
     with pytest.raises(tf.errors.InvalidArgumentError, match="id out of range"):
-        fused.step(emb, out, [V], [0], (accept, alias), K, [5, 9], 0.1, threads=1)
+        fused.load().w2v_train(emb.handle, out.handle, bias.handle, [V], mask, [0], [0], *args, negatives=3)
 
 
-def test_fused_runs_resume_bit_identical(tmp_path, planted):
-    cfg = small_config(planted, tmp_path, model__loss="neg", train__kernel="fused", train__steps=60)
+@pytest.mark.parametrize("architecture, loss", [("skipgram", "neg"), ("cbow", "nce")])
+def test_fused_runs_resume_bit_identical_and_do_not_depend_on_threads(tmp_path, planted, architecture, loss):
+    cfg = small_config(planted, tmp_path, model__loss=loss, model__architecture=architecture, train__kernel="fused",
+                       train__steps=60, train__threads=2)
     whole = trainer.train(cfg, tmp_path / "whole", show_progress=False)
     trainer.train(cfg, tmp_path / "parts", show_progress=False, stop_at=20)
-    resumed = trainer.resume(tmp_path / "parts", show_progress=False)
+    resumed = trainer.resume(tmp_path / "parts", ["train.threads=1"], show_progress=False)
     assert whole.step == resumed.step == 60
     assert meta.read(whole.run_dir)["kernel"] == "fused"
     np.testing.assert_array_equal(runs.load_embedding(whole.run_dir)[1], runs.load_embedding(resumed.run_dir)[1])
 
 
-def test_threads_train_too(tmp_path, planted):
-    cfg = small_config(planted, tmp_path, model__loss="neg", train__kernel="fused", train__threads=2, train__epochs=1)
+def test_hogwild_trains_too(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, model__loss="neg", train__kernel="fused", train__threads=2,
+                       train__hogwild=True, train__epochs=1)
     result = trainer.train(cfg, tmp_path / "run", show_progress=False)
     assert result.finished and np.isfinite(result.loss)
 
 
 def test_fused_is_refused_where_it_cannot_apply_and_auto_falls_back(tmp_path, planted):
     strategy = tf.distribute.get_strategy()
-    with pytest.raises(W2VError, match="config key train.kernel: fused cannot train this run: it trains loss neg"):
-        fused.enabled(small_config(planted, tmp_path, model__loss="nce", train__kernel="fused"), strategy)
+    with pytest.raises(W2VError, match="config key train.kernel: fused cannot train this run: it trains the losses "
+                                       "nce, neg"):
+        steps.choose(small_config(planted, tmp_path, model__loss="sampled_softmax", train__kernel="fused"), strategy)
     with pytest.raises(W2VError, match="plain sgd without clipping"):
-        fused.enabled(small_config(planted, tmp_path, model__loss="neg", train__kernel="fused",
-                                   train__optimizer="adagrad"), strategy)
-    assert not fused.enabled(small_config(planted, tmp_path, model__loss="nce"), strategy)
-    assert fused.enabled(small_config(planted, tmp_path, model__loss="neg"), strategy)
-
-
-def test_small_fused_batches_get_advice(tmp_path, planted, caplog):
-    strategy = tf.distribute.get_strategy()
-    with caplog.at_level(logging.WARNING):
-        assert fused.enabled(small_config(planted, tmp_path, model__loss="neg", train__batch_size=16384), strategy)
-        assert "small for the fused step" not in caplog.text
-        assert fused.enabled(small_config(planted, tmp_path, model__loss="neg", train__batch_size=1024), strategy)
-    assert "train.batch_size 1024 is small for the fused step" in caplog.text
+        steps.choose(small_config(planted, tmp_path, train__kernel="fused", train__optimizer="adagrad"), strategy)
+    assert steps.choose(small_config(planted, tmp_path, model__loss="softmax"), strategy) == "tf"
+    assert steps.choose(small_config(planted, tmp_path, model__loss="nce"), strategy) == "fused"
+    assert steps.choose(small_config(planted, tmp_path, model__architecture="cbow"), strategy) == "fused"
 
 
 def test_a_failed_build_is_one_line_or_a_fallback(tmp_path, planted, monkeypatch, caplog):
@@ -134,13 +219,16 @@ def test_a_failed_build_is_one_line_or_a_fallback(tmp_path, planted, monkeypatch
     monkeypatch.setenv("CXX", "false")  # a compiler that always fails
     fused.load.cache_clear()
     try:
-        cfg = small_config(planted, tmp_path, model__loss="neg", train__kernel="fused")
+        cfg = small_config(planted, tmp_path, train__kernel="fused")
         with pytest.raises(W2VError, match="train.kernel fused: building fused_op.cc failed"):
-            fused.enabled(cfg, tf.distribute.get_strategy())
+            steps.choose(cfg, tf.distribute.get_strategy())
         with caplog.at_level(logging.WARNING):
-            auto = small_config(planted, tmp_path, model__loss="neg")
-            assert not fused.enabled(auto, tf.distribute.get_strategy())
-        assert "training with TensorFlow ops instead" in caplog.text
+            assert steps.choose(small_config(planted, tmp_path), tf.distribute.get_strategy()) == "tf"
+        assert "training with the next kernel instead" in caplog.text
+        assert "building the fused training engine with false" in caplog.text
         assert not list((tmp_path / "cache").rglob("*.so"))
+        monkeypatch.setenv("CXX", "no-such-compiler")
+        with pytest.raises(W2VError, match=r"no C\+\+ compiler \(no-such-compiler\) to build fused_op.cc"):
+            steps.choose(cfg, tf.distribute.get_strategy())
     finally:
         fused.load.cache_clear()

@@ -3,16 +3,16 @@ import pytest
 import tensorflow as tf
 
 from w2v import config as config_lib
-from w2v.model import SkipGramModel, alias_table
+from w2v.model import Word2Vec, alias_table
 
 V, D, B = 50, 8, 32
 
 
 def model(**overrides):
     sets = [f"model.{k}={v}" for k, v in overrides.items()] + [f"model.embedding_dim={D}", "model.num_sampled=5"]
-    cfg = config_lib.apply_overrides(config_lib.Config(), sets).model
+    cfg = config_lib.resolve(config_lib.apply_overrides(config_lib.Config(), sets)).model
     noise = np.arange(V, 0, -1, dtype=np.float64) ** 0.75
-    return SkipGramModel(V, cfg, noise / noise.sum(), seed=3)
+    return Word2Vec(V, cfg, noise / noise.sum(), seed=3)
 
 
 def batch(cbow=False):
@@ -30,7 +30,7 @@ def batch(cbow=False):
 @pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
 def test_every_loss_gives_finite_per_example_loss_and_gradients(loss, architecture):
     m = model(loss=loss, architecture=architecture)
-    m.nce_weights.assign(tf.random.normal([V, D], seed=1))
+    m.output_weights.assign(tf.random.normal([V, D], seed=1))
     with tf.GradientTape() as tape:
         per_example = m.loss(batch(architecture == "cbow"))
         total = tf.reduce_sum(per_example)
@@ -45,16 +45,16 @@ def test_variables_live_under_readable_name_scopes():
     m = model()
     names = {v.name for v in m.variables}
     assert "word2vec/embedding/embedding:0" in names
-    assert "word2vec/nce/weights:0" in names and "word2vec/nce/biases:0" in names
+    assert "word2vec/output/weights:0" in names and "word2vec/output/biases:0" in names
 
 
 def test_negatives_are_a_function_of_seed_and_step():
     m = model()
-    first = m._draw_noise([1000], 7).numpy()
-    assert (first == model()._draw_noise([1000], 7).numpy()).all()
-    assert (first != m._draw_noise([1000], 8).numpy()).any()
+    first = m.draw_noise([1000], 7).numpy()
+    assert (first == model().draw_noise([1000], 7).numpy()).all()
+    assert (first != m.draw_noise([1000], 8).numpy()).any()
     # Frequent ids (small) are drawn more often, following the noise distribution.
-    counts = np.bincount(m._draw_noise([20000], 0).numpy(), minlength=V)
+    counts = np.bincount(m.draw_noise([20000], 0).numpy(), minlength=V)
     assert counts[:5].sum() > counts[-5:].sum() * 2
     assert first.min() >= 0 and first.max() < V
 
@@ -62,7 +62,7 @@ def test_negatives_are_a_function_of_seed_and_step():
 def test_a_replica_gets_its_rows_of_the_whole_batch_negatives():
     """Two halves of a batch, each with its offset, see the negatives the whole batch sees."""
     m = model(loss="neg")
-    m.nce_weights.assign(tf.random.normal([V, D], seed=1))
+    m.output_weights.assign(tf.random.normal([V, D], seed=1))
     whole = batch()
     full = m.loss(whole, step=5).numpy()
     halves = [m.loss({k: v[i:i + B // 2] for k, v in whole.items()}, step=5, offset=i, rows=B).numpy()
@@ -83,5 +83,5 @@ def test_alias_table_draws_the_noise_distribution():
     recovered = np.bincount(np.arange(200), accept / 200, 200) + np.bincount(alias, (1 - accept) / 200, 200)
     np.testing.assert_allclose(recovered, probs, atol=1e-6)
     m = model()
-    counts = np.bincount(m._draw_noise([200000], 0).numpy(), minlength=V) / 200000
+    counts = np.bincount(m.draw_noise([200000], 0).numpy(), minlength=V) / 200000
     np.testing.assert_allclose(counts, m.noise_probs.numpy(), atol=0.005)

@@ -16,15 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import planted_corpus, small_config
+from w2v import checkpoints, meta, runs, state, trainer
 from w2v import config as config_lib
-from w2v import meta, runs, trainer
 from w2v.cli import cli
 from w2v.errors import W2VError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
-EMBEDDING = "model/embedding/.ATTRIBUTES/VARIABLE_VALUE"
-WEIGHTS = "model/nce_weights/.ATTRIBUTES/VARIABLE_VALUE"
+EMBEDDING, WEIGHTS = state.EMBEDDING, state.OUTPUT_WEIGHTS
 
 
 def invoke(*args):
@@ -163,13 +162,13 @@ def test_disk_error_while_saving_keeps_the_previous_checkpoint(tmp_path, planted
     trainer.train(cfg, run_dir, show_progress=False, stop_at=20)
     # A file where the next save must create its temporary folder: the save fails like a full disk.
     (run_dir / runs.CHECKPOINTS / "ckpt-40_temp").write_text("in the way")
-    original = trainer.Checkpoints.remove_leftovers
-    trainer.Checkpoints.remove_leftovers = lambda self: []
+    original = checkpoints.Checkpoints.remove_leftovers
+    checkpoints.Checkpoints.remove_leftovers = lambda self: []
     try:
         with pytest.raises(W2VError, match="save failed at step 40.*previous checkpoint is intact"):
             trainer.resume(run_dir, show_progress=False)
     finally:
-        trainer.Checkpoints.remove_leftovers = original
+        checkpoints.Checkpoints.remove_leftovers = original
     assert meta.read(run_dir)["status"] == "failed"
     assert tf.train.latest_checkpoint(str(run_dir / runs.CHECKPOINTS)).endswith("ckpt-20")
     tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run_dir / runs.CHECKPOINTS))).get_tensor(EMBEDDING)

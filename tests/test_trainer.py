@@ -3,12 +3,11 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import GROUP_SIZE, GROUPS, planted_corpus, scalars, small_config
-from w2v import runs, trainer
+from w2v import runs, state, trainer
 from w2v.errors import W2VError
 from w2v.vocab import Vocab
 
-EMBEDDING = "model/embedding/.ATTRIBUTES/VARIABLE_VALUE"
-WEIGHTS = "model/nce_weights/.ATTRIBUTES/VARIABLE_VALUE"
+EMBEDDING, WEIGHTS = state.EMBEDDING, state.OUTPUT_WEIGHTS
 
 
 def latest(run_dir, name=EMBEDDING):
@@ -54,7 +53,7 @@ def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(t
     done = trainer.resume(parts, show_progress=False)
     assert done.step == 80
     # The resumed process wrote steps 40..80 only: it did not start again from zero.
-    assert scalar_steps(parts) == [10, 20, 30, 40, 50, 60, 70, 80]
+    assert scalar_steps(parts) == [1, 10, 20, 30, 40, 50, 60, 70, 80]  # the first point at step 1
     assert np.array_equal(latest(whole), latest(parts))
     assert np.array_equal(latest(whole, WEIGHTS), latest(parts, WEIGHTS))
 
@@ -134,7 +133,7 @@ def test_missing_evaluation_file_is_refused_before_the_run_starts(tmp_path, plan
 
 def test_divergence_stops_the_run_with_advice(tmp_path, planted):
     cfg = small_config(planted, tmp_path, train__steps=200, train__learning_rate=1e6, model__loss="nce",
-                       checkpoint__every_n_steps=10)
+                       checkpoint__every_n_steps=10, train__kernel="tf")
     with pytest.raises(W2VError, match="training diverged at step .* lower train.learning_rate"):
         trainer.train(cfg, tmp_path / "run", show_progress=False)
     from w2v import meta

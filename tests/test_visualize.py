@@ -92,4 +92,4 @@ def test_tensorboard_serves_the_projector_and_scalars(run_copy, tensorboard):
     assert metadata.splitlines() == vocab.words
     scalars = _poll_json(f"{tensorboard}/data/plugin/scalars/scalars?run={run_name}&tag=loss",
                          lambda r: isinstance(r, list) and len(r) > 0)
-    assert [step for _, step, _ in scalars] == list(range(10, 201, 10))
+    assert [step for _, step, _ in scalars] == [1, *range(10, 201, 10)]  # the first point at step 1

@@ -11,6 +11,7 @@ import click
 
 from w2v.config import EvalConfig
 from w2v.errors import W2VError
+from w2v.export import FORMATS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -39,6 +40,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _report(result) -> None:
+    if result.unchanged:
+        click.echo(f"run {result.run_dir} is already complete (step {result.step}); to train it further, extend it: "
+                   f"`w2v resume {result.run_dir} --set train.epochs=N` (or train.steps=N)")
+        return
     state = "" if result.finished else f" (stopped; continue with `w2v resume {result.run_dir}`)"
     click.echo(f"run {result.run_dir}: step {result.step}, loss {result.loss:.4f}, "
                f"{result.words_per_sec:,.0f} words/s{state}")
@@ -74,8 +79,8 @@ def config_command(config_path: str | None, overrides: tuple[str, ...]) -> None:
 
     from w2v import config as config_lib
 
-    resolved = (config_lib.load(config_path, list(overrides)) if config_path
-                else config_lib.apply_overrides(config_lib.Config(), list(overrides)))
+    resolved = config_lib.resolve(config_lib.load(config_path, list(overrides)) if config_path
+                                  else config_lib.apply_overrides(config_lib.Config(), list(overrides)))
     click.echo(yaml.safe_dump(config_lib.to_dict(resolved), sort_keys=False), nl=False)
 
 
@@ -86,16 +91,17 @@ def config_command(config_path: str | None, overrides: tuple[str, ...]) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
     """Continue a run from its latest checkpoint."""
-    from w2v import trainer
+    from w2v import runs, trainer
 
-    _report(trainer.resume(Path(run_dir), list(overrides), show_progress=not quiet))
+    _report(trainer.resume(runs.find(run_dir), list(overrides), show_progress=not quiet))
 
 
-def _vectors(run_dir: str, checkpoint: str | None):
-    from w2v import evaluate, runs
+def _vectors(run_dir: Path, checkpoint: str | None):
+    from w2v import runs
+    from w2v.vectors import Vectors
 
-    vocab, vectors, step = runs.load_embedding(Path(run_dir), checkpoint)
-    return vocab, evaluate.Vectors(vocab.words, vectors), step
+    vocab, vectors, step = runs.load_embedding(run_dir, checkpoint)
+    return Vectors(vocab.words, vectors, lowercase=runs.load_config(run_dir).data.lowercase), step
 
 
 @cli.command("eval")
@@ -115,19 +121,16 @@ def eval_command(run_dir: str, checkpoint: str | None, analogy_files: tuple[str,
     """Score a run's vectors on analogy and word-similarity benchmarks."""
     import json
 
-    from w2v import evaluate
-    from w2v.summaries import Summaries
+    from w2v import evaluate, runs
 
     default_analogies, default_similarity = evaluate.default_files()
     analogies = [Path(f) for f in analogy_files] or ([] if similarity_files else default_analogies)
     similarity = [Path(f) for f in similarity_files] or ([] if analogy_files else default_similarity)
     evaluator = evaluate.Evaluator(analogies, similarity, restrict, method)
-    _, vectors, step = _vectors(run_dir, checkpoint)
+    run = runs.find(run_dir)
+    vectors, step = _vectors(run, checkpoint)
     report = evaluator(vectors, step)
-    evaluate.save(report, Path(run_dir))
-    summaries = Summaries(Path(run_dir))
-    summaries.scalars(step, report.scalars())
-    summaries.flush()
+    evaluate.record(report, run)
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
 
 
@@ -139,29 +142,30 @@ def eval_command(run_dir: str, checkpoint: str | None, analogy_files: tuple[str,
 @click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
 def neighbors(run_dir: str, words: tuple[str, ...], k: int, analogy: tuple[str, str, str] | None,
               checkpoint: str | None) -> None:
-    """Cosine nearest neighbours of WORDS, or the answers to an analogy."""
-    from w2v.errors import W2VError
+    """Cosine nearest neighbours of WORDS, or the answers to an analogy. Unknown words are named (with
+    the closest known spellings) and the others answered; the exit code is 2 only if none could be."""
+    from w2v import runs
 
     if not words and not analogy:
         raise W2VError("neighbors: give one or more words, or --analogy A B C")
-    _, vectors, _ = _vectors(run_dir, checkpoint)
-    queries = []
+    vectors, _ = _vectors(runs.find(run_dir), checkpoint)
+    answers, unknown = vectors.nearest(list(words), k)
     if analogy:
-        a, b, c = (vectors.vector(w) for w in analogy)
-        queries.append((f"{analogy[0]} : {analogy[1]} :: {analogy[2]} : ?", b - a + c,
-                        {vectors.index[w] for w in analogy}))
-    for word in words:
-        queries.append((word, vectors.vector(word), {vectors.index[word]}))
-    for title, query, exclude in queries:
-        click.echo(title)
-        for word, sim in vectors.neighbours(query, k, exclude):
+        answers.insert(0, vectors.analogy(*analogy, k))
+    for answer in answers:
+        click.echo(answer.query)
+        for word, sim in answer.neighbours:
             click.echo(f"  {sim:7.4f}  {word}")
+    for error in unknown[:-1] if not answers else unknown:
+        click.echo(f"error: {error}", err=True)
+    if not answers:
+        raise unknown[-1]
 
 
 @cli.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["word2vec", "word2vec-binary", "npy", "tsv"]),
-              default="word2vec", show_default=True, help="word2vec.c text or binary, .npy (+ .vocab.tsv), TSV.")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="word2vec", show_default=True,
+              help="; ".join(f"{name}: {f.help}" for name, f in FORMATS.items()) + ".")
 @click.option("-o", "--output", required=True, type=click.Path(), help="File to write.")
 @click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
 def export(run_dir: str, fmt: str, output: str, checkpoint: str | None) -> None:
@@ -169,7 +173,7 @@ def export(run_dir: str, fmt: str, output: str, checkpoint: str | None) -> None:
     from w2v import export as export_lib
     from w2v import runs
 
-    vocab, vectors, _ = runs.load_embedding(Path(run_dir), checkpoint)
+    vocab, vectors, _ = runs.load_embedding(runs.find(run_dir), checkpoint)
     for path in export_lib.export(vocab.words, vectors, fmt, Path(output), vocab.counts):
         click.echo(f"wrote {path}")
 
@@ -182,9 +186,10 @@ def export(run_dir: str, fmt: str, output: str, checkpoint: str | None) -> None:
               help="Also write vectors.tsv + metadata.tsv here for the standalone projector.")
 def visualize(run_dir: str, checkpoint: str | None, top: int | None, tsv_dir: str | None) -> None:
     """Write TensorBoard projector files and a PNG map of the embedding."""
+    from w2v import runs
     from w2v.visualize import visualize as run_visualize
 
-    result = run_visualize(Path(run_dir), checkpoint, top, Path(tsv_dir) if tsv_dir else None)
+    result = run_visualize(runs.find(run_dir), checkpoint, top, Path(tsv_dir) if tsv_dir else None)
     if result.note:
         click.echo(f"note: {result.note}", err=True)
     click.echo(f"step {result.step}: {result.rows} words")
@@ -216,9 +221,9 @@ def compare(run_dirs: tuple[str, ...], as_json: bool) -> None:
     """Config keys that differ and metrics, side by side."""
     import json
 
-    from w2v import experiments
+    from w2v import experiments, runs
 
-    comparison = experiments.compare([Path(d) for d in run_dirs])
+    comparison = experiments.compare([runs.find(d) for d in run_dirs])
     click.echo(json.dumps(comparison, indent=2) if as_json else experiments.compare_table(comparison))
 
 

@@ -8,7 +8,7 @@ overrides -> validation -> frozen dataclasses. The resolved config is saved as
 from __future__ import annotations
 
 import dataclasses
-import os
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
+from w2v import fileio
 from w2v.errors import W2VError
+from w2v.losses import LOSSES
 
 
 def _opt(default: Any, help: str, *, choices: tuple = (), lo: Any = None, hi: Any = None,
@@ -60,10 +62,12 @@ class ModelConfig:
     architecture: str = _opt("skipgram", "skipgram predicts context from centre; cbow the reverse.",
                              choices=("skipgram", "cbow"))
     embedding_dim: int = _opt(128, "Embedding size.", lo=1)
-    loss: str = _opt("nce", "nce, neg (word2vec negative sampling), sampled_softmax or softmax (full).",
-                     choices=("nce", "neg", "sampled_softmax", "softmax"))
-    num_sampled: int = _opt(64, "Negatives: shared per batch for nce/sampled_softmax, per example for neg.",
-                            lo=1)
+    loss: str = _opt("nce", "; ".join(f"{name}: {loss.help}" for name, loss in LOSSES.items()) + ".",
+                     choices=tuple(LOSSES))
+    num_sampled: int | None = _opt(None, "Noise words: per example for nce and neg (the fused kernel shares one "
+                                   "draw among a centre word's pairs), per batch for sampled_softmax; null: "
+                                   + ", ".join(f"{n} for {name}" for name, loss in LOSSES.items() if loss.sampled
+                                               for n in [loss.num_sampled]) + ".", lo=1)
     noise: str = _opt("unigram", "Noise distribution: unigram (counts^noise_power) or log_uniform (Zipf).",
                       choices=("unigram", "log_uniform"))
     noise_power: float = _opt(0.75, "Exponent on counts for the unigram noise distribution.", lo=0.0, hi=1.0)
@@ -71,32 +75,40 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = _opt(1024, "Training examples per step. For the fused kernel (per-pair SGD) only a unit of "
-                           "work: 16384 or more trains at full speed.", lo=1)
+    batch_size: int | None = _opt(None, "Training examples per step; null: 16384 for the fused kernel (whose SGD "
+                                  "goes a window at a time, so a batch is a unit of work only), 1024 for the tf "
+                                  "kernel (which sums a batch's gradients, so large batches learn less).", lo=1)
     epochs: int = _opt(5, "Passes over the corpus.", lo=1)
     steps: int | None = _opt(None, "Stop after this many global steps instead (null: use epochs).", lo=1)
     optimizer: str = _opt("sgd", "sgd (sparse row updates), adagrad or adam (lazy, sparse rows).",
                           choices=("sgd", "adagrad", "adam"))
-    learning_rate: float = _opt(0.01, "Initial learning rate. The loss is summed over the batch, so for sgd "
-                                "it applies per example, like word2vec's alpha (0.025 suits neg); shared "
-                                "negatives (nce, sampled_softmax) need less as batches grow.",
-                                lo=0.0, lo_open=True)
+    learning_rate: float | None = _opt(None, "Initial learning rate. The loss is summed over the batch, so for sgd "
+                                       "it applies per example, like word2vec's alpha; null: word2vec's 0.025 for "
+                                       "skipgram and 0.05 for cbow with sgd, 0.01 for adagrad and adam.",
+                                       lo=0.0, lo_open=True)
     min_learning_rate: float = _opt(0.0001, "Floor of the linear decay, as a fraction of learning_rate.",
                                     lo=0.0, hi=1.0)
     clip: str = _opt("none", "Gradient clipping: none, value, norm (per tensor) or global_norm.",
                      choices=("none", "value", "norm", "global_norm"))
     clip_value: float = _opt(5.0, "Threshold for gradient clipping.", lo=0.0, lo_open=True)
     steps_per_call: int = _opt(50, "Training steps run inside one tf.function call.", lo=1)
-    kernel: str = _opt("auto", "fused: each step is one C++ op doing word2vec.c's per-pair SGD (loss neg, skipgram, "
-                       "sgd, no clipping, one CPU device; built with g++ on first use). tf: TensorFlow's gather and "
-                       "scatter ops. auto: fused where it applies and builds, else tf.",
-                       choices=("auto", "fused", "tf"))
-    threads: int = _opt(1, "Threads of the fused step. Above 1 they update the tables without locks, as word2vec.c "
-                        "and gensim do: faster, but runs are no longer bit-reproducible.", lo=1, hi=256)
+    kernel: str = _opt("auto", "fused: each step is one C++ op doing word2vec's SGD a window at a time (losses "
+                       + ", ".join(name for name, loss in LOSSES.items() if loss.fused) + ", skipgram or cbow, sgd, "
+                       "no clipping, one CPU device; built with g++ on first use). tf: TensorFlow's gather and "
+                       "scatter ops (every loss and optimizer, GPUs, tf.distribute). auto: fused where it applies "
+                       "and builds, else tf.", choices=("auto", "fused", "tf"))
+    threads: int | None = _opt(None, "Threads of the fused kernel; null: the cores this process may use. Runs are "
+                               "bit-identical whatever the number (unless train.hogwild).", lo=1, hi=256)
+    hogwild: bool = _opt(False, "Fused kernel: let threads update the tables without locks or order, as word2vec.c "
+                         "and gensim do: faster, but no two runs give the same vectors.")
 
 
 @dataclass(frozen=True)
 class CheckpointConfig:
+    dir: str | None = _opt(None, "Where checkpoints go: null keeps them inside the run directory; a directory "
+                           "(like checkpoints, beside runs) holds each run's under the run's name, and the run "
+                           "directory links to them, so bulky checkpoints and light run logs can be kept, synced "
+                           "and cleaned apart.")
     every_n_steps: int = _opt(1000, "Save a checkpoint every N global steps (and at the end).", lo=1)
     max_to_keep: int = _opt(5, "Checkpoints kept; older ones are deleted.", lo=1)
 
@@ -198,7 +210,7 @@ def from_dict(raw: dict, source: str = "config") -> Config:
     built = {}
     for name, value in raw.items():
         if name not in sections:
-            raise W2VError(f"{source}: unknown config key {name!r} (sections: {', '.join(sections)})")
+            raise W2VError(f"{source}: unknown config key {name!r}{_suggest(str(name), sections)}")
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -209,11 +221,19 @@ def from_dict(raw: dict, source: str = "config") -> Config:
         kwargs = {}
         for key, v in value.items():
             if key not in fields:
-                raise W2VError(f"{source}: unknown config key {name}.{key} "
-                               f"(known: {', '.join(fields)})")
+                raise W2VError(f"{source}: unknown config key {name}.{key}{_suggest(key, fields, name)}")
             kwargs[key] = _check_value(f"{name}.{key}", v, hints[key], fields[key].metadata)
         built[name] = cls(**kwargs)
     return Config(**built)
+
+
+def _suggest(key: str, known: Any, section: str | None = None) -> str:
+    """' (did you mean ...?)' for a misspelt key, else the list of known keys."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    prefix = f"{section}." if section else ""
+    if close:
+        return f" (did you mean {prefix}{close[0]}?)"
+    return f" (known: {', '.join(known)})"
 
 
 def to_dict(config: Config) -> dict:
@@ -237,9 +257,9 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
             value = text
         section, name = parts
         if section not in raw:
-            raise W2VError(f"override {item!r}: unknown config key {key}")
+            raise W2VError(f"override {item!r}: unknown config key {key}{_suggest(section, raw)}")
         if name not in raw[section]:
-            raise W2VError(f"override {item!r}: unknown config key {key}")
+            raise W2VError(f"override {item!r}: unknown config key {key}{_suggest(name, raw[section], section)}")
         raw[section][name] = value
     return from_dict(raw, "override")
 
@@ -265,10 +285,27 @@ def load(path: str | Path, overrides: list[str] = ()) -> Config:
 
 def dump(config: Config, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically (a crash never leaves half a config.yaml)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
+    fileio.write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+# Batch sizes when train.batch_size is null, by kernel: the fused kernel's SGD goes a window at a time,
+# so its batch is a unit of work (large ones spread the fixed cost of a step); the tf kernel sums a
+# batch's gradients, which costs accuracy as batches grow.
+DEFAULT_BATCH = {"fused": 16384, "tf": 1024}
+
+
+def resolve(config: Config, kernel: str | None = None) -> Config:
+    """The config with its objective-dependent defaults filled in (null values of model.num_sampled,
+    train.learning_rate and, once the ``kernel`` is known, train.batch_size), as a run records it."""
+    model, train = config.model, config.train
+    if model.num_sampled is None:
+        model = dataclasses.replace(model, num_sampled=LOSSES[model.loss].num_sampled or 1)
+    if train.learning_rate is None:
+        rate = (0.05 if model.architecture == "cbow" else 0.025) if train.optimizer == "sgd" else 0.01
+        train = dataclasses.replace(train, learning_rate=rate)
+    if train.batch_size is None and kernel is not None:
+        train = dataclasses.replace(train, batch_size=DEFAULT_BATCH[kernel])
+    return dataclasses.replace(config, model=model, train=train)
 
 
 def diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
@@ -280,14 +317,16 @@ def diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
 # What a resume may change: how long to train and what to record, never what is trained.
 # The strategy may change too: checkpoints hold whole tables whatever the sharding, so a run
 # trained on a cluster resumes on one machine (the global batch stays batch_size x replicas).
-RESUMABLE = ("train.epochs", "train.steps", "train.steps_per_call", "train.kernel", "train.threads", "run.device",
-             "checkpoint.", "summary.", "projector.", "eval.", "distribute.")
+RESUMABLE = ("train.epochs", "train.steps", "train.steps_per_call", "train.kernel", "train.threads", "train.hogwild",
+             "run.device", "checkpoint.", "summary.", "projector.", "eval.", "distribute.")
+# Within those: the run directory links to its checkpoints where they were first written.
+FIXED = ("checkpoint.dir",)
 
 
 def check_resumable(saved: Config, new: Config) -> dict[str, tuple[Any, Any]]:
     """The changed keys, after refusing any that would change the model being trained."""
     changed = diff(saved, new)
-    refused = [k for k in changed if not k.startswith(RESUMABLE)]
+    refused = [k for k in changed if not k.startswith(RESUMABLE) or k in FIXED]
     if refused:
         raise W2VError(f"resume: {', '.join(refused)} cannot change once a run has started (it would no longer "
                        f"be the same experiment); start a new run instead")

@@ -12,14 +12,13 @@ import hashlib
 import io
 import os
 import re
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from w2v import fileio
 from w2v.errors import W2VError
 
 TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
@@ -139,24 +138,20 @@ def text8_path(cache_dir: str, url: str = TEXT8_URL, size: int = TEXT8_SIZE,
     except OSError as e:
         raise W2VError(f"cache directory {cache}: cannot be created ({e.strerror})") from None
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=".text8-", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-            while block := response.read(1 << 20):
-                digest.update(block)
-                out.write(block)
-        got = os.path.getsize(tmp_name)
-        if got != size or digest.hexdigest() != sha256:
-            raise W2VError(f"text8 download from {url}: got {got} bytes with SHA-256 {digest.hexdigest()[:12]}…, "
-                           f"expected {size} bytes and {sha256[:12]}…; try again or place text8.zip in {cache}")
-        shutil.move(tmp_name, target)
+        with fileio.replacing(target) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+                while block := response.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+            got = tmp.stat().st_size
+            if got != size or digest.hexdigest() != sha256:
+                raise W2VError(f"text8 download from {url}: got {got} bytes with SHA-256 {digest.hexdigest()[:12]}…, "
+                               f"expected {size} bytes and {sha256[:12]}…; try again or place text8.zip in {cache}")
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", None) or e
         raise W2VError(f"text8: cannot download {url} ({reason}); when offline, download text8.zip "
                        f"elsewhere and copy it to {target}") from None
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return target
 
 

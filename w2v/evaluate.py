@@ -8,7 +8,6 @@ skipped and counted. All questions are answered with batched matrix products.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -17,7 +16,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from w2v import fileio
 from w2v.errors import W2VError
+from w2v.vectors import Vectors
 
 DEFAULT_ANALOGIES = "questions-words.txt"
 DEFAULT_SIMILARITY = ("wordsim353.tsv", "simlex999.txt")
@@ -86,40 +87,6 @@ def _lines(path: str | Path):
         raise W2VError(f"evaluation file {path}: not UTF-8 text (byte offset {e.start})") from None
     except OSError as e:
         raise W2VError(f"evaluation file {path}: cannot be read ({e.strerror})") from None
-
-
-class Vectors:
-    """Unit-normalised vectors with gensim's case-insensitive lookup."""
-
-    def __init__(self, words: list[str], vectors: np.ndarray) -> None:
-        self.words = words
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.unit = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
-        self.index = {w: i for i, w in enumerate(words)}
-
-    def upper_index(self, restrict: int) -> dict[str, int]:
-        """Uppercased word -> id over the ``restrict`` most frequent words; the most frequent
-        spelling wins, as in gensim."""
-        return {w.upper(): i for i, w in reversed(list(enumerate(self.words[:restrict])))}
-
-    def unknown(self, word: str) -> W2VError:
-        """An error naming an unknown word and the closest known spellings."""
-        close = difflib.get_close_matches(word, self.words[:100000], n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        return W2VError(f"word {word!r} is not in the vocabulary{hint}")
-
-    def neighbours(self, query: np.ndarray, k: int, exclude: set[int]) -> list[tuple[str, float]]:
-        """The k words most cosine-similar to ``query``, skipping ids in ``exclude``."""
-        sims = self.unit @ (query / max(np.linalg.norm(query), 1e-12))
-        order = np.argsort(-sims)
-        out = [(self.words[i], float(sims[i])) for i in order[:k + len(exclude)] if i not in exclude]
-        return out[:k]
-
-    def vector(self, word: str) -> np.ndarray:
-        """The unit vector of a word (exact spelling), or a W2VError naming it."""
-        if word not in self.index:
-            raise self.unknown(word)
-        return self.unit[self.index[word]]
 
 
 @dataclass
@@ -276,5 +243,17 @@ def save(report: Report, run_dir: Path) -> Path:
     out = Path(run_dir) / "eval"
     out.mkdir(exist_ok=True)
     path = out / f"step-{report.step}.json"
-    path.write_text(json.dumps(report.to_json(), indent=2))
+    fileio.write_text(path, json.dumps(report.to_json(), indent=2))
     return path
+
+
+def record(report: Report, run_dir: Path, summaries: object | None = None) -> Path:
+    """Keep a report: ``eval/step-N.json``, and its scalars in the run's TensorBoard events at the
+    report's step (through ``summaries``, else a writer of its own)."""
+    if summaries is None:
+        from w2v.summaries import Summaries
+
+        summaries = Summaries(Path(run_dir))
+    summaries.scalars(report.step, report.scalars())
+    summaries.flush()
+    return save(report, run_dir)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import w2v
+from w2v import fileio
 
 META = "meta.json"
 
@@ -94,7 +95,4 @@ class RunMeta:
 
     def write(self) -> None:
         """Atomic rewrite of meta.json."""
-        path = self.run_dir / META
-        tmp = path.with_name(f".{META}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str))
-        os.replace(tmp, path)
+        fileio.write_text(self.run_dir / META, json.dumps(self.data, indent=2, default=str))

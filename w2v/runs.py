@@ -40,31 +40,70 @@ def resolve_run_dir(config: Config, config_path: str | Path | None, overrides: l
     return run_dir
 
 
-def check_new(run_dir: Path) -> None:
-    """Refuse a path that is a file or an existing run (pointing to ``w2v resume``)."""
+def checkpoint_dir(run_dir: Path) -> Path:
+    """Where a run's checkpoints are: its ``checkpoints`` directory, or the link there to them."""
+    return Path(run_dir) / CHECKPOINTS
+
+
+def _checkpoint_home(run_dir: Path, config: Config) -> Path | None:
+    """With checkpoint.dir set, where this run's checkpoints go: that directory, then the run's path
+    under run.output_dir (its name, or sweep/member), else its name."""
+    if not config.checkpoint.dir:
+        return None
+    run, output = Path(run_dir).expanduser().resolve(), Path(config.run.output_dir).expanduser().resolve()
+    return Path(config.checkpoint.dir).expanduser().resolve() / (run.relative_to(output) if run.is_relative_to(output)
+                                                               else run.name)
+
+
+def check_new(run_dir: Path, config: Config | None = None) -> None:
+    """Refuse a path that is a file or an existing run (pointing to ``w2v resume``), and checkpoints
+    that would land on another run's."""
     if run_dir.exists() and not run_dir.is_dir():
         raise W2VError(f"run directory {run_dir}: is a file, not a directory")
     if (run_dir / CONFIG).exists():
         raise W2VError(f"run directory {run_dir}: already holds a run; continue it with `w2v resume {run_dir}`")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise W2VError(f"run directory {run_dir}: exists and is not empty")
+    home = _checkpoint_home(run_dir, config) if config else None
+    if home is not None and home.exists() and any(home.iterdir()):
+        raise W2VError(f"config key checkpoint.dir: {home} already holds checkpoints of another run; "
+                       f"name this run differently or move them")
 
 
-def create(run_dir: Path, config: Config, vocab: Vocab) -> None:
-    """Create the run directory with its resolved config and vocabulary."""
+def create(run_dir: Path, config: Config, vocab: Vocab, link_checkpoints: bool = True) -> None:
+    """Create the run directory with its resolved config and vocabulary, and with checkpoint.dir set
+    (``link_checkpoints``) the link to where its checkpoints go."""
+    home = _checkpoint_home(run_dir, config) if link_checkpoints else None
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if home is not None:
+            home.mkdir(parents=True, exist_ok=True)
+            checkpoint_dir(run_dir).symlink_to(home, target_is_directory=True)
     except OSError as e:
-        raise W2VError(f"run directory {run_dir}: cannot be created ({e.strerror})") from None
+        raise W2VError(f"run directory {run_dir}: cannot be created ({e.strerror}: {e.filename})") from None
     config_lib.dump(config, run_dir / CONFIG)
     vocab.save(run_dir / VOCAB)
+
+
+def find(name: str | Path, root: str | Path = "runs") -> Path:
+    """A run directory given as a path, or as a name under ``root`` (as ``w2v runs`` lists it; a sweep's
+    members as sweep/member)."""
+    path = Path(name)
+    if not path.exists() and not path.is_absolute() and (Path(root) / path).exists():
+        return Path(root) / path
+    return path
 
 
 def load_config(run_dir: Path, overrides: list[str] = ()) -> Config:
     """The saved config of a run, with overrides applied."""
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise W2VError(f"run directory {run_dir}: does not exist")
     if not run_dir.is_dir() or not (run_dir / CONFIG).exists():
-        raise W2VError(f"run directory {run_dir}: not a w2v run (no {CONFIG})")
+        hint = ""
+        if (run_dir / "sweep.json").exists():
+            hint = f"; it is a sweep: run `w2v sweep` again to resume its runs, or give one of them ({run_dir}/NAME)"
+        raise W2VError(f"run directory {run_dir}: not a w2v run (no {CONFIG}){hint}")
     return config_lib.load(run_dir / CONFIG, overrides)
 
 
@@ -76,10 +115,6 @@ def load_vocab(run_dir: Path) -> Vocab:
     return Vocab.load(path)
 
 
-EMBEDDING_KEY = "model/embedding/.ATTRIBUTES/VARIABLE_VALUE"
-STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
-
-
 def latest_checkpoint(run_dir: Path) -> str:
     """The newest checkpoint of a run, or a W2VError saying there is none."""
     import tensorflow as tf
@@ -87,7 +122,7 @@ def latest_checkpoint(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
         raise W2VError(f"run directory {run_dir}: not a w2v run (no {CONFIG})")
-    path = tf.train.latest_checkpoint(str(run_dir / CHECKPOINTS))
+    path = tf.train.latest_checkpoint(str(checkpoint_dir(run_dir)))
     if path is None:
         raise W2VError(f"run directory {run_dir}: has no checkpoint yet")
     return path
@@ -95,19 +130,14 @@ def latest_checkpoint(run_dir: Path) -> str:
 
 def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab, np.ndarray, int]:
     """The vocabulary, input embedding and global step of a run's checkpoint (latest by default)."""
-    import tensorflow as tf
+    from w2v import state
 
     vocab = load_vocab(run_dir)
-    path = checkpoint or latest_checkpoint(run_dir)
-    try:
-        reader = tf.train.load_checkpoint(path)
-        vectors = reader.get_tensor(EMBEDDING_KEY)
-        step = int(reader.get_tensor(STEP_KEY))
-    except (tf.errors.OpError, ValueError) as e:
-        raise W2VError(f"checkpoint {path}: cannot be read ({e.__class__.__name__})") from None
-    if len(vectors) != len(vocab):
-        raise W2VError(f"checkpoint {path}: {len(vectors)} rows for {len(vocab)} words in {run_dir / VOCAB}")
-    return vocab, vectors, step
+    saved = state.read(checkpoint or latest_checkpoint(run_dir))
+    if len(saved.embedding) != len(vocab):
+        raise W2VError(f"checkpoint {saved.path}: {len(saved.embedding)} rows for {len(vocab)} words in "
+                       f"{Path(run_dir) / VOCAB}")
+    return vocab, saved.embedding, saved.step
 
 
 LOCK = ".lock"

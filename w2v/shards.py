@@ -14,9 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
-import shutil
-import tempfile
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -25,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from w2v import fileio
 from w2v.errors import W2VError
 
 SHARD_TOKENS = 1 << 20
@@ -67,8 +65,7 @@ def write(lines: Iterable[str], tokenize: Callable[[str], list[str]], directory:
     """Tokenise ``lines`` into a new cache directory (written aside, then renamed into place)."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
-    try:
+    with fileio.replacing(directory, directory=True) as tmp:
         provisional: defaultdict[str, int] = defaultdict(itertools.count().__next__)
         lookup = provisional.__getitem__
         counts = np.zeros(0, dtype=np.int64)
@@ -98,12 +95,6 @@ def write(lines: Iterable[str], tokenize: Callable[[str], list[str]], directory:
         (tmp / "words.txt").write_text("".join(w + "\n" for w in provisional), encoding="utf-8")
         np.save(tmp / "counts.npy", counts)
         (tmp / "index.json").write_text(json.dumps({"format": FORMAT, "shard_sizes": sizes, "source": source}))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return ShardedCorpus.load(directory)
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2v import config as config_lib
+from w2v import fileio, runs
 from w2v import meta as meta_lib
-from w2v import runs
 from w2v.errors import W2VError
 
 SWEEP_FILE = "sweep.json"
@@ -114,4 +114,4 @@ def _read_sweep(root: Path) -> list[dict]:
 def _write_sweep(root: Path, trials: list[Trial]) -> None:
     data = {"trials": [{"name": t.name, "overrides": t.overrides, "run_dir": str(t.run_dir), "status": t.status,
                         "error": t.error} for t in trials]}
-    (root / SWEEP_FILE).write_text(json.dumps(data, indent=2))
+    fileio.write_text(root / SWEEP_FILE, json.dumps(data, indent=2))

@@ -7,14 +7,13 @@ the pipeline applies to each shard as it reads it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from w2v import shards
+from w2v import fileio, shards
 from w2v.errors import W2VError
 
 
@@ -33,12 +32,7 @@ class Vocab:
 
     def save(self, path: str | Path) -> None:
         """Write ``word<TAB>count`` lines in id order, atomically."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for w, c in zip(self.words, self.counts, strict=True):
-                f.write(f"{w}\t{int(c)}\n")
-        os.replace(tmp, path)
+        fileio.write_text(path, "".join(f"{w}\t{int(c)}\n" for w, c in zip(self.words, self.counts, strict=True)))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:

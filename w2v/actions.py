@@ -1,0 +1,201 @@
+"""What the training loop does besides training: each periodic side effect is a small object with its
+period in global steps (``every``; None: after every call), called when due, and once more at the end.
+
+The loop (w2v/trainer.py) ends every call exactly on the next step some action is due, so summaries and
+checkpoints land on ``step % N == 0``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from w2v.checkpoints import Checkpoints
+from w2v.errors import W2VError
+from w2v.meta import RunMeta
+from w2v.summaries import Summaries
+
+
+@dataclass
+class Clock:
+    """Where training stands, as the actions read it."""
+
+    step: int
+    position: int
+    total_steps: int | None  # train.steps, else None (the run ends with its epochs)
+    total_positions: int  # stream positions over all epochs
+    words_scale: float  # corpus words per stream position (separators and dropped words left out)
+    wall_before: float = 0.0  # wall time of earlier sessions of this run
+    loss: float = math.nan  # mean loss over the last scalar interval
+    learning_rate: float = 0.0
+    gradient_norm: float = 0.0
+    words_per_sec: float = 0.0
+    exhausted: bool = False  # the data ran out
+    started: float = field(default_factory=time.perf_counter)
+    start_position: int = -1
+    interval: list[float] = field(default_factory=lambda: [0.0, 0])  # loss sum and steps since the last scalars
+
+    def __post_init__(self) -> None:
+        self.start_position = self.position
+
+    def record(self, done: int, loss_sum: float, norm: float, lr: float, step: int, position: int) -> None:
+        """Take in a call of ``done`` steps; a W2VError when training diverged."""
+        if not (math.isfinite(loss_sum) and math.isfinite(norm)):
+            # Saving would only preserve garbage, so the run stops with its last good checkpoint.
+            raise W2VError(f"training diverged at step {self.step + done} (loss is {loss_sum}); the last checkpoint "
+                           f"is before it: lower train.learning_rate or train.batch_size, or set train.clip")
+        self.step, self.position = step, position
+        self.interval[0] += loss_sum
+        self.interval[1] += done
+        self.gradient_norm, self.learning_rate = norm, lr
+
+    @property
+    def progress(self) -> float:
+        done = self.step / self.total_steps if self.total_steps else self.position / self.total_positions
+        return min(done, 1.0)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def close_interval(self) -> None:
+        """The loss since the last interval closed becomes ``loss``."""
+        if self.interval[1]:
+            self.loss = self.interval[0] / self.interval[1]
+        self.interval = [0.0, 0]
+
+    def overall_words_per_sec(self) -> float:
+        """Corpus words per second over this session."""
+        words = (self.position - self.start_position) * self.words_scale
+        return words / self.elapsed if words > 0 else self.words_per_sec
+
+
+class Action:
+    every: int | None = None
+
+    def due(self, step: int) -> bool:
+        return self.every is None or (step > 0 and step % self.every == 0)
+
+    def __call__(self, clock: Clock) -> None:
+        """Act at a due step."""
+
+    def finish(self, clock: Clock) -> None:
+        """Act once when training stops (a finished run, a signal or an early stop)."""
+
+
+class Scalars(Action):
+    """Loss, learning rate, words/s (and the gradient norm where there are gradients), also at step 1
+    so that even a run stopped early shows a point."""
+
+    def __init__(self, every: int, summaries: Summaries, norms: bool, clock: Clock) -> None:
+        self.every, self.summaries, self.norms = every, summaries, norms
+        self.tick = (time.perf_counter(), clock.position)
+
+    def due(self, step: int) -> bool:
+        return step == 1 or super().due(step)
+
+    def __call__(self, clock: Clock) -> None:
+        now, position = time.perf_counter(), clock.position
+        clock.words_per_sec = (position - self.tick[1]) * clock.words_scale / max(now - self.tick[0], 1e-9)
+        self.tick = (now, position)
+        clock.close_interval()
+        values = {"loss": clock.loss, "learning_rate": clock.learning_rate, "words_per_sec": clock.words_per_sec}
+        if self.norms:
+            values["gradient_norm"] = clock.gradient_norm
+        self.summaries.scalars(clock.step, values)
+
+
+class Histograms(Action):
+    """Weight (and gradient) histograms of the trained tables."""
+
+    def __init__(self, every: int, summaries: Summaries, tables: list[Any], grads: list[Any] | None) -> None:
+        self.every, self.summaries, self.tables, self.grads = every, summaries, tables, grads
+
+    def __call__(self, clock: Clock) -> None:
+        values = {f"weights/{v.name.split(':')[0]}": v for v in self.tables}
+        for var, g in zip(self.tables, self.grads or [], strict=self.grads is not None):
+            if g.shape.num_elements() != 0:
+                values[f"gradients/{var.name.split(':')[0]}"] = g
+        self.summaries.histograms(clock.step, values)
+
+    finish = __call__
+
+
+class Evaluation(Action):
+    """Periodic evaluation: a report in eval/step-N.json, scalars, and the metrics in meta.json."""
+
+    def __init__(self, every: int, evaluate: Any, meta: RunMeta | None) -> None:
+        self.every, self.evaluate, self.meta = every, evaluate, meta
+
+    def __call__(self, clock: Clock) -> None:
+        report = self.evaluate(clock.step)
+        if self.meta:
+            self.meta.update(metrics=report.scalars())
+
+
+class Record(Action):
+    """Progress, loss and wall time in meta.json."""
+
+    def __init__(self, every: int, meta: RunMeta) -> None:
+        self.every, self.meta = every, meta
+
+    def due(self, step: int) -> bool:
+        return step == 1 or super().due(step)
+
+    def __call__(self, clock: Clock) -> None:
+        self.meta.update(step=clock.step, total_steps=clock.total_steps, progress=clock.progress,
+                         words=int(clock.position * clock.words_scale), last_loss=clock.loss,
+                         wall_time_s=clock.wall_before + clock.elapsed)
+
+    finish = __call__
+
+
+class Checkpointing(Action):
+    """A checkpoint every N steps and at the end (never twice at one step)."""
+
+    def __init__(self, checkpoints: Checkpoints, step: int) -> None:
+        self.checkpoints, self.every = checkpoints, checkpoints.every
+        self.saved_at = step if checkpoints.latest else -1
+
+    def __call__(self, clock: Clock) -> None:
+        if self.saved_at != clock.step:
+            self.checkpoints.save(clock.step)
+            self.saved_at = clock.step
+
+    finish = __call__
+
+
+class ProgressBar(Action):
+    """A tqdm bar of steps (train.steps) or corpus words, with the loss and words/s."""
+
+    def __init__(self, clock: Clock, show: bool) -> None:
+        limit = clock.total_steps
+        self.bar = tqdm(total=limit or clock.total_positions, initial=clock.step if limit else clock.position,
+                        unit="step" if limit else "word", unit_scale=not limit, disable=not show, dynamic_ncols=True,
+                        smoothing=0.1)
+
+    def __call__(self, clock: Clock) -> None:
+        self.bar.update((clock.step if clock.total_steps else clock.position) - self.bar.n)
+        if clock.interval[1]:
+            running = clock.interval[0] / clock.interval[1]
+            self.bar.set_postfix(loss=f"{running:.4f}", words_s=f"{clock.overall_words_per_sec():,.0f}", refresh=False)
+
+    def finish(self, clock: Clock) -> None:
+        self.bar.close()
+
+
+class AtEnd(Action):
+    """Something done once, when training stops."""
+
+    def __init__(self, work: Any) -> None:
+        self.work = work
+
+    def due(self, step: int) -> bool:
+        return False
+
+    def finish(self, clock: Clock) -> None:
+        self.work()

@@ -1,0 +1,199 @@
+"""The training loop: ``Trainer`` puts a run's state, step kernel and feed together, and ``fit`` runs
+steps until the next due action (w2v/actions.py), then calls it. (w2v/trainer.py starts and resumes
+runs around it.)
+
+Several steps run inside one ``tf.function`` call (``train.steps_per_call``, fewer when a call would
+take more than about half a second, so a stop signal is answered quickly), and calls end exactly on
+the steps where an action is due. Every step runs through ``strategy.run`` (w2v/distribute.py picks
+the strategy); how replicas combine their gradients is the step's business (w2v/steps.py), how
+batches reach them the feed's (w2v/feeds.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from w2v import actions, evaluate, feeds, fused, projector, runs, steps
+from w2v import vocab as vocab_lib
+from w2v.actions import Clock
+from w2v.checkpoints import Checkpoints
+from w2v.config import Config
+from w2v.interrupts import StopSignals
+from w2v.meta import RunMeta
+from w2v.model import Word2Vec, parts
+from w2v.optimizer import SparseOptimizer
+from w2v.state import TrainState
+from w2v.summaries import Summaries
+
+# How long one call may run: a stop signal waits for the call in progress.
+CALL_SECONDS = 0.5
+
+
+@dataclass
+class Result:
+    """What a finished (or stopped) training call reports."""
+
+    run_dir: Path
+    step: int
+    loss: float
+    words_per_sec: float
+    finished: bool = True
+    signal: int | None = None
+    unchanged: bool = False  # resume found the run already at its end and left it as it was
+
+
+class Trainer:
+    """A run's model, optimizer and counters (its state), the step that trains them and the feed."""
+
+    def __init__(self, config: Config, corpus: vocab_lib.EncodedCorpus, run_dir: Path, kernel: str,
+                 evaluator: evaluate.Evaluator | None = None, strategy: tf.distribute.Strategy | None = None,
+                 save_iterator: bool = True) -> None:
+        self.config, self.corpus, self.run_dir, self.kernel = config, corpus, Path(run_dir), kernel
+        self.evaluator = evaluator
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.feed = feeds.make(corpus, config, self.strategy)
+        self.save_iterator = save_iterator and self.feed.saveable
+        self.threads = config.train.threads or fused.default_threads()
+        noise = corpus.vocab.noise_distribution(config.model.noise, config.model.noise_power)
+        with self.strategy.scope():
+            model = Word2Vec(len(corpus.vocab), config.model, noise, config.run.seed)
+            self.state = TrainState(model, SparseOptimizer(config.train.optimizer, model.trainable))
+        self.total_positions = config.train.epochs * corpus.shards.stream_length
+        setting = steps.Setting(config, self.total_positions, self.strategy.num_replicas_in_sync, self.threads)
+        step = steps.KERNELS[kernel].build(self.state, setting)
+        # The last step's gradients, for the histograms (a parameter-server worker cannot write to the
+        # coordinator's variables, and the fused kernel makes no gradients).
+        self.grads = None if kernel == "fused" or self.feed.ends_by_position else [
+            tf.Variable(tf.zeros([0]), shape=tf.TensorShape(None), trainable=False) for _ in model.trainable]
+        self._run = tf.function(feeds.steps_loop(self.strategy, step, self.grads))
+        self.start_data(0, 0)
+
+    @property
+    def model(self) -> Word2Vec:
+        return self.state.model
+
+    def start_data(self, epoch: int, skip: int) -> None:
+        """A data stream from ``epoch`` that leaves out the ``skip`` examples already trained on (of
+        this stream), and the checkpoints that track it."""
+        self.state.data_epoch.assign(epoch)
+        self.state.examples.assign(skip)
+        self.feed.start(epoch, skip)
+        checkpoint = self.state.checkpoint(self.feed.iterator if self.save_iterator else None)
+        self.checkpoints = Checkpoints(checkpoint, runs.checkpoint_dir(self.run_dir),
+                                       self.config.checkpoint.every_n_steps, self.config.checkpoint.max_to_keep,
+                                       self.state.step)
+
+    def restore(self) -> str | None:
+        """Restore the newest readable checkpoint and put the data stream where it stopped."""
+        restored = self.checkpoints.restore_latest()
+        finished = int(self.state.epochs_done.numpy())
+        if self.config.train.steps is None and 0 < finished < self.config.train.epochs:
+            # The run had finished its epochs and its saved iterator is exhausted, so the added epochs
+            # get a stream of their own, keyed on the same (seed, epoch, chunk) as ever.
+            self.start_data(finished, 0)
+        elif restored and not self.save_iterator:
+            self.start_data(int(self.state.data_epoch.numpy()), int(self.state.examples.numpy()))
+        return restored
+
+    def placement(self) -> dict[str, list[str]]:
+        """The devices that hold each table: one per shard, or per mirrored copy on this worker."""
+        out = {}
+        for table in self.model.tables:
+            name = parts(table)[0].name.split(":")[0].removesuffix("/part_0")
+            copies = self.strategy.experimental_local_results
+            out[name] = [copy.device for part in parts(table) for copy in copies(part)]
+        return out
+
+    def vectors(self) -> np.ndarray:
+        """The input embedding as a numpy array (shards joined)."""
+        return tf.convert_to_tensor(self.model.embedding).numpy()
+
+    def write_projector(self) -> None:
+        """Projector files for the most frequent ``projector.top_n`` words."""
+        top = min(self.config.projector.top_n, len(self.corpus.vocab))
+        projector.write(self.run_dir, self.vectors()[:top], self.corpus.vocab.words[:top])
+
+    def evaluate(self, summaries: Summaries, step: int) -> evaluate.Report:
+        """Score the current vectors; scalars go to TensorBoard and the report to eval/step-N.json."""
+        report = self.evaluator(evaluate.Vectors(self.corpus.vocab.words, self.vectors()), step)
+        evaluate.record(report, self.run_dir, summaries)
+        return report
+
+    def _actions(self, clock: Clock, summaries: Summaries, meta: RunMeta | None,
+                 show_progress: bool) -> list[actions.Action]:
+        cfg = self.config
+        todo: list[actions.Action] = [actions.ProgressBar(clock, show_progress),
+                                      actions.Scalars(cfg.summary.scalars_every_n_steps, summaries,
+                                                      self.grads is not None, clock),
+                                      actions.Histograms(cfg.summary.histograms_every_n_steps, summaries,
+                                                         self.model.trainable, self.grads)]
+        if self.evaluator:
+            todo.append(actions.Evaluation(cfg.eval.every_n_steps, lambda step: self.evaluate(summaries, step), meta))
+        todo.append(actions.Checkpointing(self.checkpoints, clock.step))
+        todo.append(actions.AtEnd(self.write_projector))
+        todo.append(actions.AtEnd(summaries.flush))
+        if meta:
+            todo.append(actions.Record(cfg.summary.scalars_every_n_steps, meta))
+        return todo
+
+    def _call_size(self, clock: Clock, due: list[int | None], end: int | None, seconds_per_step: float) -> int:
+        """Steps in the next call: up to the next due action or the end, and about CALL_SECONDS long."""
+        n = max(1, min(self.config.train.steps_per_call, int(CALL_SECONDS / max(seconds_per_step, 1e-9))))
+        if clock.step == 0:
+            n = 1  # the first scalars come at step 1
+        n = min([n] + [k - clock.step % k for k in due if k] + ([end - clock.step] if end is not None else []))
+        return max(n, 1)
+
+    def fit(self, show_progress: bool = True, stop_at: int | None = None, meta: RunMeta | None = None) -> Result:
+        """Train until the data (epochs) or train.steps runs out, checkpointing on schedule.
+
+        ``stop_at`` ends the call early at that global step with a checkpoint, as a preempted job
+        would; ``resume`` then continues exactly where it stopped. SIGINT or SIGTERM do the same after
+        the current call (a second SIGINT aborts at once).
+        """
+        cfg, state = self.config, self.state
+        limit = cfg.train.steps
+        end = min((x for x in (limit, stop_at) if x is not None), default=None)
+        words_scale = self.corpus.raw_tokens / self.corpus.shards.stream_length
+        clock = Clock(int(state.step.numpy()), int(state.position.numpy()), limit, self.total_positions, words_scale,
+                      meta.data["wall_time_s"] if meta else 0.0)
+        summaries = Summaries(self.run_dir)
+        todo = self._actions(clock, summaries, meta, show_progress)
+        due = [a.every for a in todo]
+        trace = cfg.summary.graph and clock.step == 0 and not self.feed.ends_by_position
+        pace = 0.0
+        abort = (lambda: meta.end("interrupted", "aborted by a second interrupt")) if meta else (lambda: None)
+        with StopSignals(on_abort=abort) as signals:
+            while end is None or clock.step < end:
+                n = self._call_size(clock, due, end, pace)
+                started = time.perf_counter()
+                if trace:
+                    summaries.start_graph_trace()
+                outcome = self.feed.call(self._run, n)
+                if trace:
+                    summaries.export_graph(clock.step)
+                    trace = False
+                elif outcome[0]:
+                    pace = (time.perf_counter() - started) / outcome[0]
+                clock.record(*outcome, step=int(state.step.numpy()), position=int(state.position.numpy()))
+                # A parameter-server cluster reads its shares forever: its epochs end by position.
+                clock.exhausted = outcome[0] < n or (self.feed.ends_by_position and limit is None
+                                                     and clock.position >= self.total_positions)
+                if clock.exhausted:
+                    state.epochs_done.assign(cfg.train.epochs)
+                for action in todo:
+                    if outcome[0] and action.due(clock.step):
+                        action(clock)
+                if clock.exhausted or signals.received:
+                    break
+            clock.close_interval()
+            clock.words_per_sec = clock.overall_words_per_sec()
+            for action in todo:
+                action.finish(clock)
+        finished = clock.exhausted or (limit is not None and clock.step >= limit)
+        return Result(self.run_dir, clock.step, clock.loss, clock.words_per_sec, finished, signals.received)

@@ -1,0 +1,77 @@
+"""Word vectors as users query them: cosine nearest neighbours and analogies, by word.
+
+Used by ``w2v neighbors`` and the evaluation code alike, so the command line only parses and prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+
+from w2v.errors import W2VError
+
+
+@dataclass
+class Answer:
+    """A query (a word, or "a : b :: c : ?") and its nearest words with their cosine similarity."""
+
+    query: str
+    neighbours: list[tuple[str, float]]
+
+
+class Vectors:
+    """Unit-normalised vectors with gensim's case-insensitive lookup for evaluation, and exact (or,
+    for a lowercased corpus, lowercased) lookup for queries."""
+
+    def __init__(self, words: list[str], vectors: np.ndarray, lowercase: bool = False) -> None:
+        self.words = words
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.unit = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+        self.index = {w: i for i, w in enumerate(words)}
+        self.lowercase = lowercase
+
+    def upper_index(self, restrict: int) -> dict[str, int]:
+        """Uppercased word -> id over the ``restrict`` most frequent words; the most frequent
+        spelling wins, as in gensim."""
+        return {w.upper(): i for i, w in reversed(list(enumerate(self.words[:restrict])))}
+
+    def unknown(self, word: str) -> W2VError:
+        """An error naming an unknown word and the closest known spellings."""
+        close = difflib.get_close_matches(word, self.words[:100000], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return W2VError(f"word {word!r} is not in the vocabulary{hint}")
+
+    def id(self, word: str) -> int:
+        """The row of a query word (lowercased first when the corpus was), or a W2VError naming it."""
+        key = word.lower() if self.lowercase else word
+        if key not in self.index:
+            raise self.unknown(word)
+        return self.index[key]
+
+    def neighbours(self, query: np.ndarray, k: int, exclude: set[int]) -> list[tuple[str, float]]:
+        """The k words most cosine-similar to ``query``, skipping ids in ``exclude``."""
+        sims = self.unit @ (query / max(np.linalg.norm(query), 1e-12))
+        take = min(len(sims), k + len(exclude))
+        top = np.argpartition(-sims, take - 1)[:take]
+        order = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.words[i], float(sims[i])) for i in order if i not in exclude][:k]
+
+    def nearest(self, words: list[str], k: int) -> tuple[list[Answer], list[W2VError]]:
+        """The neighbours of each known word, and an error for each unknown one."""
+        answers, unknown = [], []
+        for word in words:
+            try:
+                i = self.id(word)
+            except W2VError as e:
+                unknown.append(e)
+                continue
+            answers.append(Answer(word, self.neighbours(self.unit[i], k, {i})))
+        return answers, unknown
+
+    def analogy(self, a: str, b: str, c: str, k: int) -> Answer:
+        """"a is to b as c is to ?": the words nearest b - a + c (3CosAdd), the three left out."""
+        ids = [self.id(w) for w in (a, b, c)]
+        query = self.unit[ids[1]] - self.unit[ids[0]] + self.unit[ids[2]]
+        return Answer(f"{a} : {b} :: {c} : ?", self.neighbours(query, k, set(ids)))
