@@ -1,14 +1,14 @@
-"""w2v against gensim's skip-gram on the same corpus, cores and hyper-parameters, side by side: the
+"""w2v against gensim's word2vec on the same corpus, cores and hyper-parameters, side by side: the
 speed and the quality benchmark in one table.
 
-Each side trains in its own subprocess (so peak RSS is its own) and both are scored by the same
-code (w2v.evaluate, which agrees with gensim's evaluators; see tests/test_evaluate.py). Prints one
-table: analogy accuracy (top 30k, 3CosAdd), WordSim-353 and SimLex-999 Spearman, training and total
-wall time, words/s (raw corpus words per second of training, as gensim counts them), peak RSS, and
-the words/s ratio. Both sides get the same number of threads (--workers: gensim's workers, w2v's
-fused-step threads).
+Each side trains in its own subprocess (so peak RSS is its own) and all are scored by the same code
+(w2v.evaluate, which agrees with gensim's evaluators; see tests/test_evaluate.py). Prints one table:
+analogy accuracy (top 30k, 3CosAdd), WordSim-353 and SimLex-999 Spearman, corpus preparation,
+training and whole-process wall time, words/s (raw corpus words per second of training, as gensim
+counts them), peak RSS, and the ratios to gensim. The sides: w2v as it runs by default (deterministic
+threads), w2v with train.hogwild, and gensim; all get the same threads (--workers, default the cores).
 
-    python benchmarks/speed_vs_gensim.py [--epochs 5] [--corpus PATH] [--kernel fused|tf] [--batch-size N]
+    python benchmarks/speed_vs_gensim.py [--epochs 5] [--cbow] [--config configs/base.yaml] [--corpus PATH]
 
 The corpus defaults to ../shared/corpora/gutenberg17m.txt.gz when present, else the embedded
 default (gensim:all); the evaluation files to ../shared/eval when present, else gensim's copies.
@@ -55,30 +55,40 @@ def score(words: list[str], vectors) -> dict:
             "simlex": report.similarity[1].spearman}
 
 
-def run_w2v(args: argparse.Namespace) -> dict:
-    from w2v import config, meta, runs, trainer
+def w2v_config(args: argparse.Namespace, cache: str):
+    """The w2v side's config: ``--config`` as shipped (pointed at the corpus, for ``--epochs``), or one
+    made of the command line's settings."""
+    from w2v import config
 
-    overrides = [f"data.corpus={args.corpus}", f"data.min_count={args.min_count}", f"data.window={args.window}",
-                 f"data.subsample={args.sample}", f"data.tokenizer={args.tokenizer}",
-                 f"model.embedding_dim={args.dim}", f"model.loss={args.loss}",
-                 f"model.num_sampled={args.negative if args.loss == 'neg' else args.num_sampled}",
-                 f"train.epochs={args.epochs}", f"train.batch_size={args.batch_size}",
-                 f"train.kernel={args.kernel}", f"train.threads={args.workers}",
-                 f"train.learning_rate={args.lr}", "checkpoint.every_n_steps=1000000",
-                 "summary.histograms_every_n_steps=1000000", "summary.scalars_every_n_steps=1000",
-                 f"run.seed={args.seed}"]
+    common = [f"data.corpus={args.corpus}", f"train.epochs={args.epochs}", f"data.cache_dir={cache}",
+              f"run.seed={args.seed}", f"train.hogwild={args.hogwild}", f"run.output_dir={cache}/runs"]
+    if args.config:
+        return config.load(args.config, [*common, "checkpoint.dir=null"])
+    overrides = [f"data.min_count={args.min_count}", f"data.window={args.window}", f"data.subsample={args.sample}",
+                 f"data.tokenizer={args.tokenizer}", f"model.embedding_dim={args.dim}", f"model.loss={args.loss}",
+                 f"model.architecture={'cbow' if args.cbow else 'skipgram'}", f"train.kernel={args.kernel}",
+                 "checkpoint.every_n_steps=1000000", "summary.histograms_every_n_steps=1000000",
+                 "summary.scalars_every_n_steps=1000"]
+    overrides += [f"train.{k}={v}" for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr),
+                                                 ("threads", args.workers)) if v is not None]
+    return config.apply_overrides(config.Config(), [*common, *overrides])
+
+
+def run_w2v(args: argparse.Namespace) -> dict:
+    from w2v import meta, runs, trainer
+
     with tempfile.TemporaryDirectory() as tmp:
         # An empty cache, so the corpus is read, tokenised and counted here as gensim's side does.
-        cfg = config.apply_overrides(config.Config(), [*overrides, f"data.cache_dir={tmp}/cache"])
+        cfg = w2v_config(args, f"{tmp}/cache")
         start = time.perf_counter()
         trainer.load_corpus(cfg)
         prep = time.perf_counter() - start
         result = trainer.train(cfg, Path(tmp) / "run", show_progress=False)
         wall = time.perf_counter() - start
-        train_s = meta.read(Path(tmp) / "run")["wall_time_s"]
+        record = meta.read(Path(tmp) / "run")
         vocab, vectors, _ = runs.load_embedding(Path(tmp) / "run")
-    return {"wall_s": wall, "prep_s": prep, "train_s": train_s, "words_per_s": result.words_per_sec,
-            **score(vocab.words, vectors)}
+    return {"wall_s": wall, "prep_s": prep, "train_s": record["wall_time_s"], "words_per_s": result.words_per_sec,
+            "threads": record.get("threads"), **score(vocab.words, vectors)}
 
 
 def run_gensim(args: argparse.Namespace) -> dict:
@@ -86,63 +96,80 @@ def run_gensim(args: argparse.Namespace) -> dict:
 
     from w2v import corpus
 
-    tokenize = corpus.tokenizer(args.tokenizer, True)
+    # The same data and model settings as the w2v side (from --config when given).
+    cfg = w2v_config(args, "/nonexistent")
+    data, model = cfg.data, cfg.model
+    tokenize = corpus.tokenizer(data.tokenizer, data.lowercase)
     start = time.perf_counter()
-    sentences = [t for t in (tokenize(line) for line in corpus.iter_lines(args.corpus)) if t]
-    model = Word2Vec(vector_size=args.dim, window=args.window, min_count=args.min_count, sample=args.sample,
-                     sg=1, negative=args.negative, workers=args.workers, seed=args.seed, epochs=args.epochs)
+    sentences = [t for t in (tokenize(line) for line in corpus.iter_lines(data.corpus)) if t]
+    cbow = model.architecture == "cbow"
+    w2v = Word2Vec(vector_size=model.embedding_dim, window=data.window, min_count=data.min_count,
+                   sample=data.subsample, sg=0 if cbow else 1, negative=args.negative, workers=args.workers,
+                   seed=args.seed, epochs=args.epochs, alpha=0.05 if cbow else 0.025)
     vocab_start = time.perf_counter()
-    model.build_vocab(sentences)
+    w2v.build_vocab(sentences)
     train_start = time.perf_counter()
-    words, _ = model.train(sentences, total_examples=model.corpus_count, epochs=args.epochs)
+    w2v.train(sentences, total_examples=w2v.corpus_count, epochs=args.epochs)
     train_time = time.perf_counter() - train_start
     raw = sum(len(s) for s in sentences) * args.epochs
     return {"wall_s": time.perf_counter() - start, "prep_s": train_start - start, "vocab_s": train_start - vocab_start,
-            "train_s": train_time, "words_per_s": raw / train_time, **score(model.wv.index_to_key, model.wv.vectors)}
+            "train_s": train_time, "words_per_s": raw / train_time, "threads": args.workers,
+            **score(w2v.wv.index_to_key, w2v.wv.vectors)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--side", choices=["w2v", "gensim"], help=argparse.SUPPRESS)
+    parser.add_argument("--side", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help="w2v trains this config as shipped (pointed at --corpus, for --epochs)")
     parser.add_argument("--corpus", default=default_corpus())
     parser.add_argument("--tokenizer", default="whitespace")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--window", type=int, default=5)
-    parser.add_argument("--negative", type=int, default=5)
+    parser.add_argument("--negative", type=int, default=5, help="gensim's negatives (w2v: its loss's default)")
     parser.add_argument("--sample", type=float, default=1e-4)
     parser.add_argument("--min-count", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cbow", action="store_true", help="CBOW on both sides (gensim sg=0)")
+    parser.add_argument("--workers", type=int, default=None, help="threads on both sides (default: the cores)")
     parser.add_argument("--loss", default="neg", help="w2v loss (neg is gensim's objective)")
-    parser.add_argument("--num-sampled", type=int, default=64, help="w2v negatives for nce/sampled_softmax")
-    # The fused step does per-pair SGD, so its batch is a unit of work only: large ones spread the per-step
-    # cost (a tf.function loop turn, two thread hand-offs) over more pairs. The tf kernel wants 1024-4096.
-    parser.add_argument("--batch-size", type=int, default=65536)
-    parser.add_argument("--kernel", default="auto", help="w2v train.kernel (auto: fused for neg)")
-    parser.add_argument("--lr", type=float, default=0.025)
+    parser.add_argument("--batch-size", type=int, default=None, help="w2v batch (default: its kernel's)")
+    parser.add_argument("--kernel", default="auto", help="w2v train.kernel")
+    parser.add_argument("--lr", type=float, default=None, help="w2v learning rate (default: its objective's)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sides", default="w2v,w2v-hogwild,gensim",
+                        help="comma-separated: w2v (deterministic), w2v-hogwild, gensim")
     args = parser.parse_args()
+    from w2v.fused import default_threads
+
+    args.workers = args.workers or default_threads()
+    args.hogwild = False
     if args.side:
-        result = run_w2v(args) if args.side == "w2v" else run_gensim(args)
+        args.hogwild = args.side == "w2v-hogwild"
+        result = run_gensim(args) if args.side == "gensim" else run_w2v(args)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
     rows = {}
-    for side in ("w2v", "gensim"):
+    for side in args.sides.split(","):
         out = subprocess.run([sys.executable, __file__, "--side", side] + sys.argv[1:], check=True,
                              capture_output=True, text=True)
         rows[side] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"corpus {args.corpus}, {args.epochs} epochs, dim {args.dim}, window {args.window}, "
-          f"sample {args.sample}, min_count {args.min_count}; w2v loss {args.loss}, kernel {args.kernel}, "
-          f"batch {args.batch_size}, lr {args.lr}; gensim sg negative {args.negative}; {args.workers} threads each")
-    print(f"{'':8} {'analogy':>8} {'ws353':>7} {'simlex':>7} {'prep s':>7} {'train s':>8} {'wall s':>8} "
-          f"{'words/s':>10} {'peak MB':>8}")
+    cfg = w2v_config(args, "/nonexistent")
+    print(f"corpus {cfg.data.corpus}, {args.epochs} epochs, {cfg.model.architecture}, dim {cfg.model.embedding_dim}, "
+          f"window {cfg.data.window}, sample {cfg.data.subsample}, min_count {cfg.data.min_count}; w2v "
+          f"{args.config or 'loss ' + cfg.model.loss}; gensim negative {args.negative}; {args.workers} threads each")
+    print(f"{'':12} {'analogy':>8} {'ws353':>7} {'simlex':>7} {'prep s':>7} {'train s':>8} {'wall s':>8} "
+          f"{'words/s':>10} {'peak MB':>8} {'words/s ratio':>14} {'wall ratio':>11}")
+    base = rows.get("gensim")
     for side, r in rows.items():
-        print(f"{side:8} {100 * r['analogy']:7.2f}% {r['ws353']:7.3f} {r['simlex']:7.3f} {r['prep_s']:7.1f} "
-              f"{r['train_s']:8.1f} {r['wall_s']:8.1f} {r['words_per_s']:10,.0f} {r['peak_rss_mb']:8.0f}")
-    print(f"w2v/gensim words/s ratio: {rows['w2v']['words_per_s'] / rows['gensim']['words_per_s']:.2f}")
-    print(f"prep s: reading, tokenising and counting the corpus (w2v: into its shard cache, which later runs "
-          f"reuse; gensim: into lists, then build_vocab, which alone took {rows['gensim']['vocab_s']:.1f} s)")
+        ratio = f"{r['words_per_s'] / base['words_per_s']:.2f}" if base else "-"
+        wall = f"{base['wall_s'] / r['wall_s']:.2f}" if base else "-"
+        print(f"{side:12} {100 * r['analogy']:7.2f}% {r['ws353']:7.3f} {r['simlex']:7.3f} {r['prep_s']:7.1f} "
+              f"{r['train_s']:8.1f} {r['wall_s']:8.1f} {r['words_per_s']:10,.0f} {r['peak_rss_mb']:8.0f} "
+              f"{ratio:>14} {wall:>11}")
+    print("ratios: against gensim (words/s of training; wall: gensim's whole-process time over this side's). prep s: "
+          "reading, tokenising and counting the corpus (w2v: into its shard cache, which later runs reuse; gensim: "
+          "into lists, then build_vocab" + (f", which alone took {base['vocab_s']:.1f} s)" if base else ")"))
 
 
 if __name__ == "__main__":

@@ -121,3 +121,32 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(inputs, args, messag
 def test_debug_shows_the_traceback(tmp_path):
     result = run("--debug", "train", "--config", tmp_path / "missing.yaml")
     assert result.exit_code != 0 and result.exception is not None and result.exit_code != 2
+
+
+def test_resume_of_a_completed_run_changes_nothing_and_says_how_to_extend_it(tmp_path):
+    run_dir = tmp_path / "tiny"
+    assert run("train", "--config", TINY, "--run-dir", run_dir, "--quiet", "--set", "train.steps=20").exit_code == 0
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    again = run("resume", run_dir, "--quiet")
+    assert again.exit_code == 0, again.output
+    assert "already complete (step 20)" in again.output and "--set train.epochs=N" in again.output
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_run_names_resolve_under_the_runs_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        assert run("train", "--config", TINY, "--name", name, "--quiet", "--set", "train.steps=10").exit_code == 0
+    result = run("compare", "a", "b", "--json")
+    assert result.exit_code == 0, result.output
+    assert run("eval", "a", "--json").exit_code == 0
+    missing = run("resume", "/no/such/dir")
+    assert missing.exit_code == 2 and "run directory /no/such/dir: does not exist" in missing.stderr
+
+
+def test_a_misspelt_config_key_gets_a_suggestion(tmp_path):
+    result = run("train", "--config", TINY, "--set", "model.embeding_dim=8", "--set", f"run.output_dir={tmp_path}")
+    assert result.exit_code == 2
+    assert "unknown config key model.embeding_dim (did you mean model.embedding_dim?)" in result.stderr
+    result = run("config", "--set", "modle.loss=neg")
+    assert "(did you mean model?)" in result.stderr

@@ -113,6 +113,13 @@ def test_unknown_word_suggests_spellings(tiny_run):
     assert "word 'goverment' is not in the vocabulary; did you mean government" in result.stderr
 
 
+def test_queries_are_lowercased_like_the_corpus_and_unknown_words_do_not_cancel_the_others(tiny_run):
+    result = invoke("neighbors", tiny_run, "Government", "goverment", "-k", "3")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "Government" and len(result.stdout.splitlines()) == 4
+    assert "word 'goverment' is not in the vocabulary" in result.stderr
+
+
 def test_evaluation_file_errors_are_w2v_errors(tmp_path):
     with pytest.raises(W2VError, match="not found"):
         evaluate.read_pairs(tmp_path / "none.txt")

@@ -183,3 +183,10 @@ def test_tensorboard_hparams_shows_both_runs(two_runs):
             assert values["eval/pairs/spearman"] == pytest.approx(meta.read(two_runs / name)["metrics"]
                                                                   ["eval/pairs/spearman"], abs=1e-6)
             assert values["loss"] == pytest.approx(meta.read(two_runs / name)["last_loss"], rel=1e-5)
+
+
+def test_resume_of_a_sweep_directory_says_what_it_is(tmp_path):
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.json").write_text('{"trials": []}')
+    result = invoke("resume", tmp_path / "sweep")
+    assert result.exit_code == 2 and "it is a sweep: run `w2v sweep` again" in result.stderr

@@ -59,3 +59,12 @@ def test_export_of_a_run_without_checkpoints(tmp_path):
     (tmp_path / "vocab.tsv").write_text("a\t1\n")
     result = invoke("export", tmp_path, "-o", tmp_path / "v.txt")
     assert result.exit_code == 2 and "has no checkpoint" in result.stderr
+
+
+def test_exports_get_the_permissions_of_any_new_file(tiny_run, tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    for fmt in ("word2vec", "npy"):
+        assert invoke("export", tiny_run, "--format", fmt, "-o", tmp_path / f"v.{fmt}").exit_code == 0
+    for path in (tmp_path / "v.word2vec", tmp_path / "v.npy", tmp_path / "v.vocab.tsv"):
+        assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -259,3 +259,34 @@ def test_a_run_whose_process_died_lists_as_interrupted(stopped_run):
     (stopped_run / meta.META).write_text(json.dumps(data))
     result = invoke("runs", stopped_run.parent, "--json")
     assert json.loads(result.output)[0]["status"] == "interrupted"
+
+
+def base_args(run_dir, tmp_path, *sets):
+    """configs/base.yaml as shipped, on gensim's bundled corpus for two epochs, checkpoints beside the runs."""
+    args = ["--quiet", "--run-dir", str(run_dir), "--config", str(ROOT / "configs" / "base.yaml")]
+    for item in ("train.epochs=2", f"run.output_dir={tmp_path}", f"checkpoint.dir={tmp_path / 'checkpoints'}",
+                 "checkpoint.every_n_steps=5", *sets):
+        args += ["--set", item]
+    return args
+
+
+@pytest.mark.parametrize("kernel", ["auto", "tf"])
+def test_the_shipped_default_gives_the_same_vectors_run_to_run(tmp_path, kernel):
+    sets = [f"train.kernel={kernel}"] + (["data.corpus=gensim:lee"] if kernel == "tf" else [])
+    for name in ("a", "b"):
+        assert invoke("train", *base_args(tmp_path / name, tmp_path, *sets)).exit_code == 0
+    np.testing.assert_array_equal(final(tmp_path / "a")[0], final(tmp_path / "b")[0])
+    np.testing.assert_array_equal(final(tmp_path / "a")[1], final(tmp_path / "b")[1])
+
+
+def test_the_shipped_default_resumes_bit_identical_after_kill_9(tmp_path):
+    assert invoke("train", *base_args(tmp_path / "whole", tmp_path)).exit_code == 0
+    run_dir = tmp_path / "killed"
+    proc = start(["train", *base_args(run_dir, tmp_path, "summary.scalars_every_n_steps=1")])
+    kill_randomly(proc, run_dir, random.Random(3))
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert meta.read(run_dir)["progress"] < 1
+    assert invoke("resume", run_dir, "--quiet").exit_code == 0
+    assert meta.read(run_dir)["status"] == "completed"
+    for a, b in zip(final(run_dir), final(tmp_path / "whole"), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -122,7 +122,7 @@ class Barrier {
       return;
     }
     for (int spin = 0; generation_.load(std::memory_order_acquire) == generation; ++spin) {
-      if (spin < 2000) {
+      if (spin < 100) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif

@@ -141,12 +141,13 @@ class Trainer:
             todo.append(actions.Record(cfg.summary.scalars_every_n_steps, meta))
         return todo
 
-    def _call_size(self, clock: Clock, due: list[int | None], end: int | None, seconds_per_step: float) -> int:
-        """Steps in the next call: up to the next due action or the end, and about CALL_SECONDS long."""
-        n = max(1, min(self.config.train.steps_per_call, int(CALL_SECONDS / max(seconds_per_step, 1e-9))))
-        if clock.step == 0:
-            n = 1  # the first scalars come at step 1
-        n = min([n] + [k - clock.step % k for k in due if k] + ([end - clock.step] if end is not None else []))
+    def _call_size(self, clock: Clock, due: list[int | None], end: int | None, pace: float | None) -> int:
+        """Steps in the next call: up to the next due action or the end, and about CALL_SECONDS long at
+        the ``pace`` (seconds a step) of the last call; one step while the pace is unknown (and at step 0:
+        the first scalars come at step 1)."""
+        n = 1 if pace is None or clock.step == 0 else int(CALL_SECONDS / max(pace, 1e-9))
+        n = min([n, self.config.train.steps_per_call] + [k - clock.step % k for k in due if k]
+                + ([end - clock.step] if end is not None else []))
         return max(n, 1)
 
     def fit(self, show_progress: bool = True, stop_at: int | None = None, meta: RunMeta | None = None) -> Result:
@@ -166,7 +167,7 @@ class Trainer:
         todo = self._actions(clock, summaries, meta, show_progress)
         due = [a.every for a in todo]
         trace = cfg.summary.graph and clock.step == 0 and not self.feed.ends_by_position
-        pace = 0.0
+        pace = None
         abort = (lambda: meta.end("interrupted", "aborted by a second interrupt")) if meta else (lambda: None)
         with StopSignals(on_abort=abort) as signals:
             while end is None or clock.step < end:
@@ -178,7 +179,7 @@ class Trainer:
                 if trace:
                     summaries.export_graph(clock.step)
                     trace = False
-                elif outcome[0]:
+                if outcome[0]:
                     pace = (time.perf_counter() - started) / outcome[0]
                 clock.record(*outcome, step=int(state.step.numpy()), position=int(state.position.numpy()))
                 # A parameter-server cluster reads its shares forever: its epochs end by position.

@@ -51,16 +51,15 @@ class SparseOptimizer(tf.Module):
         for grad, var, slots in zip(grads, variables, self.slots, strict=True):
             if grad is None:
                 continue
-            if self.kind == "sgd":
-                if isinstance(grad, tf.IndexedSlices):
-                    var.scatter_sub(tf.IndexedSlices(learning_rate * grad.values, grad.indices))
-                else:
-                    var.assign_sub(learning_rate * grad)
-                continue
-            if isinstance(grad, tf.IndexedSlices):
-                indices, values = _dedupe(grad)
-            else:
+            if not isinstance(grad, tf.IndexedSlices):
                 indices, values = tf.range(tf.shape(grad)[0]), grad
+            else:
+                # Repeated rows summed first: a scatter with repeated indices adds them in an order that
+                # depends on TensorFlow's threads, so the same seed would not give the same vectors.
+                indices, values = _dedupe(grad)
+            if self.kind == "sgd":
+                var.scatter_sub(tf.IndexedSlices(learning_rate * values, indices))
+                continue
             if self.kind == "adagrad":
                 self._adagrad(var, slots["accumulator"], indices, values, learning_rate)
             else:
