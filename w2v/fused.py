@@ -21,6 +21,7 @@ from w2v.errors import W2VError
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("fused_op.cc")
+HEADERS = [Path(__file__).with_name(name) for name in ("fused_threads.h", "fused_window.h")]
 # Windows a group of the deterministic mode: they are scored against the tables as the group found them,
 # a staleness of a few thousand pairs at most (the tf kernel's batches of 1024 pairs are as stale and learn
 # as well as word2vec.c); fewer means more waiting between threads.
@@ -43,7 +44,8 @@ def load() -> object:
     """The op library, built first if this source and TensorFlow have not been built yet; a W2VError
     saying why when it cannot be built."""
     command = _command(Path("out"))
-    key = hashlib.sha256(SOURCE.read_bytes() + f"{tf.__version__} {sys.platform} {' '.join(command)}".encode())
+    sources = b"".join(path.read_bytes() for path in (SOURCE, *HEADERS))
+    key = hashlib.sha256(sources + f"{tf.__version__} {sys.platform} {' '.join(command)}".encode())
     library = cache_dir() / f"w2v_fused-{key.hexdigest()[:16]}.so"
     if not library.exists():
         if shutil.which(command[0]) is None:

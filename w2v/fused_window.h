@@ -1,0 +1,274 @@
+// The fused engine's arithmetic of one window: its noise words, logits, gradients and updates
+// (w2v/fused_op.cc says what a window is).
+#ifndef W2V_FUSED_WINDOW_H_
+#define W2V_FUSED_WINDOW_H_
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace w2v {
+
+uint64_t SplitMix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Draw n of a step's stream: one 64-bit hash gives the alias column (high half, by multiply-shift)
+// and the uniform that chooses between the column and its alias (low half).
+int32_t Noise(uint64_t stream, uint64_t n, const float* accept, const int32_t* alias, uint64_t rows) {
+  const uint64_t h = SplitMix64(stream + n * 0x9e3779b97f4a7c15ULL);
+  const auto column = static_cast<int32_t>(((h >> 32) * rows) >> 32);
+  return static_cast<double>(h & 0xffffffffULL) * 0x1p-32 < accept[column] ? column : alias[column];
+}
+
+// gensim's rule: a score beyond +-kMaxScore moves nothing. Right that far, the gradient is nil anyway;
+// wrong that far, the pair is more likely noise than signal. Its loss still counts.
+constexpr float kMaxScore = 6.0f;
+
+struct Window {
+  int64_t first;  // its first example
+  int32_t count;  // skip-gram: its examples (pairs); CBOW: 1
+};
+
+// Everything a step reads, and the tables it writes.
+struct Step {
+  float* emb;
+  float* out;
+  float* bias;              // nce only
+  const float* correction;  // nce only: log(k q(w))
+  int64_t dim, vocab, k;
+  int64_t context;  // CBOW's slots per example; 0 for skip-gram
+  const int32_t* rows;
+  const float* mask;
+  const int32_t* targets;
+  const float* accept;
+  const int32_t* alias;
+  uint64_t stream;
+  float lr;
+  float* loss;
+  bool nce() const { return correction != nullptr; }
+};
+
+// A dot product in a fixed order: lane i of 16 sums the elements i mod 16, then the lanes are added as
+// a tree. The loop vectorises without licence to reorder, where a horizontal sum left to the compiler
+// becomes a chain of 16 scalar additions.
+inline float Dot(const float* a, const float* b, int64_t n) {
+  float lane[16] = {};
+  int64_t d = 0;
+  for (; d + 16 <= n; d += 16) {
+    for (int i = 0; i < 16; ++i) lane[i] += a[d + i] * b[d + i];
+  }
+  for (int width = 8; width >= 1; width /= 2) {
+    for (int i = 0; i < width; ++i) lane[i] += lane[i + width];
+  }
+  float f = lane[0];
+  for (; d < n; ++d) f += a[d] * b[d];
+  return f;
+}
+
+inline void Prefetch(const float* from, int64_t n) {
+  const char* p = reinterpret_cast<const char*>(from);
+  for (int64_t off = 0; off < n * static_cast<int64_t>(sizeof(float)); off += 64) __builtin_prefetch(p + off, 1);
+}
+
+// The window's output rows: its centre word, then its negatives; a negative equal to the centre word
+// teaches nothing and is dropped, a repeated one counts twice. Returns how many are distinct.
+int32_t Outputs(const Step& s, const Window& w, int32_t* ids, int32_t* counts) {
+  const int32_t target = s.targets[w.first];
+  ids[0] = target;
+  counts[0] = 1;
+  int32_t n = 1;
+  for (int64_t j = 0; j < s.k; ++j) {
+    const int32_t drawn =
+        Noise(s.stream, static_cast<uint64_t>(w.first * s.k + j), s.accept, s.alias, static_cast<uint64_t>(s.vocab));
+    if (drawn == target) continue;
+    int32_t i = 1;
+    while (i < n && ids[i] != drawn) ++i;
+    if (i == n) {
+      ids[n] = drawn;
+      counts[n++] = 1;
+    } else {
+      ++counts[i];
+    }
+  }
+  return n;
+}
+
+// Calls f(row) for each input row of the window's hidden vector h: skip-gram's own row, or every real
+// context row of a CBOW example (each takes the whole gradient, as in word2vec.c).
+template <typename F>
+void ForInputs(const Step& s, const Window& w, int32_t h, F&& f) {
+  if (s.context == 0) {
+    f(s.rows[w.first + h]);
+    return;
+  }
+  for (int64_t c = 0; c < s.context; ++c) {
+    if (s.mask[w.first * s.context + c] > 0) f(s.rows[w.first * s.context + c]);
+  }
+}
+
+// Ask for a window's rows before they are needed: the tables are far larger than the caches, so the
+// loop waits on memory more than it computes.
+void Prefetch(const Step& s, const Window& w, const int32_t* ids, int32_t n_out) {
+  for (int32_t o = 0; o < n_out; ++o) Prefetch(s.out + static_cast<int64_t>(ids[o]) * s.dim, s.dim);
+  for (int32_t h = 0; h < (s.context ? 1 : w.count); ++h) {
+    ForInputs(s, w, h, [&](int32_t id) { Prefetch(s.emb + static_cast<int64_t>(id) * s.dim, s.dim); });
+  }
+}
+
+// The window's hidden vectors: skip-gram's context rows, or CBOW's mean of its context rows (written to
+// `mean`). Returns how many (0: a CBOW example without context).
+int32_t Hidden(const Step& s, const Window& w, const float** x, float* mean) {
+  if (s.context == 0) {
+    for (int32_t h = 0; h < w.count; ++h) x[h] = s.emb + static_cast<int64_t>(s.rows[w.first + h]) * s.dim;
+    return w.count;
+  }
+  std::fill(mean, mean + s.dim, 0.0f);
+  int32_t used = 0;
+  ForInputs(s, w, 0, [&](int32_t id) {
+    const float* row = s.emb + static_cast<int64_t>(id) * s.dim;
+#pragma omp simd
+    for (int64_t d = 0; d < s.dim; ++d) mean[d] += row[d];
+    ++used;
+  });
+  if (used == 0) return 0;
+  const float inv = 1.0f / static_cast<float>(used);
+#pragma omp simd
+  for (int64_t d = 0; d < s.dim; ++d) mean[d] *= inv;
+  x[0] = mean;
+  return 1;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void Add(float* row, const float* delta, int64_t dim) {
+#pragma omp simd
+  for (int64_t d = 0; d < dim; ++d) row[d] += delta[d];
+}
+
+// The logits [hidden][outputs] of a window: dot products, plus nce's bias and correction.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void Logits(const Step& s, const float* const* x, const int32_t* ids, int32_t hidden, int32_t n_out, float* logits) {
+  for (int32_t h = 0; h < hidden; ++h) {
+    for (int32_t o = 0; o < n_out; ++o) {
+      float f = Dot(x[h], s.out + static_cast<int64_t>(ids[o]) * s.dim, s.dim);
+      if (s.nce()) f += s.bias[ids[o]] - s.correction[ids[o]];
+      logits[h * n_out + o] = f;
+    }
+  }
+}
+
+// Turns a window's logits [hidden][outputs] into gradients, learning rate and counts included, in
+// place; writes each example's loss when `loss` is given.
+void Gradients(const Step& s, float* logits, const int32_t* counts, int32_t hidden, int32_t n_out, float* loss) {
+  for (int32_t h = 0; h < hidden; ++h) {
+    float total = 0.0f;
+    for (int32_t o = 0; o < n_out; ++o) {
+      float& f = logits[h * n_out + o];
+      // One exp and one log give both the sigmoid and the loss: with e = exp(-|f|), sigmoid(f) =
+      // 1/(1+e) or e/(1+e), and softplus(+-f) = max(+-f, 0) + log(1+e). (log1p would be exact for tiny e,
+      // where the loss is below 1e-7 anyway, and glibc's is several times slower than log.)
+      const float e = std::exp(-std::fabs(f));
+      const float c = static_cast<float>(counts[o]);
+      if (loss) total += c * (std::max(o == 0 ? -f : f, 0.0f) + std::log(1.0f + e));
+      float g = 0.0f;
+      if (std::fabs(f) < kMaxScore) {
+        const float sigmoid = f >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+        g = c * ((o == 0 ? 1.0f : 0.0f) - sigmoid) * s.lr;
+      }
+      f = g;
+    }
+    if (loss) loss[h] = total;
+  }
+}
+
+// A window's updates from its gradients, from the rows as they are: dx[h] = sum_o g[h, o] u_o, one row a
+// hidden vector, then dy[o] = sum_h g[h, o] x_h, one row an output, in `delta`; db[o] = sum_h g[h, o].
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void Deltas(const Step& s, const float* const* x, const int32_t* ids, const float* grads, int32_t hidden,
+            int32_t n_out, float* delta, float* db) {
+  const int64_t dim = s.dim;
+  for (int32_t h = 0; h < hidden; ++h) {
+    float* dx = delta + h * dim;
+    std::fill(dx, dx + dim, 0.0f);
+    for (int32_t o = 0; o < n_out; ++o) {
+      const float g = grads[h * n_out + o];
+      const float* u = s.out + static_cast<int64_t>(ids[o]) * dim;
+#pragma omp simd
+      for (int64_t d = 0; d < dim; ++d) dx[d] += g * u[d];
+    }
+  }
+  for (int32_t o = 0; o < n_out; ++o) {
+    float* dy = delta + (hidden + o) * dim;
+    std::fill(dy, dy + dim, 0.0f);
+    db[o] = 0.0f;
+    for (int32_t h = 0; h < hidden; ++h) {
+      const float g = grads[h * n_out + o];
+      db[o] += g;
+#pragma omp simd
+      for (int64_t d = 0; d < dim; ++d) dy[d] += g * x[h][d];
+    }
+  }
+}
+
+// Adds a window's updates to the rows `owns(id)` accepts (outputs first, then inputs, in order).
+template <typename Owns>
+void Apply(const Step& s, const Window& w, const int32_t* ids, const float* delta, const float* db, int32_t hidden,
+           int32_t n_out, Owns&& owns) {
+  const int64_t dim = s.dim;
+  for (int32_t o = 0; o < n_out; ++o) {
+    if (!owns(ids[o])) continue;
+    Add(s.out + static_cast<int64_t>(ids[o]) * dim, delta + (hidden + o) * dim, dim);
+    if (s.nce()) s.bias[ids[o]] += db[o];
+  }
+  for (int32_t h = 0; h < hidden; ++h) {
+    ForInputs(s, w, h, [&](int32_t id) {
+      if (owns(id)) Add(s.emb + static_cast<int64_t>(id) * dim, delta + h * dim, dim);
+    });
+  }
+}
+
+// A window drawn, scored and turned into updates, ready to apply.
+struct Pending {
+  int32_t hidden = 0, outputs = 0;
+  std::vector<int32_t> ids;  // output ids, then their counts
+  std::vector<float> delta, db;
+  void Fit(int64_t widest, int64_t outs, int64_t dim) {
+    ids.resize(2 * outs);
+    delta.resize((widest + outs) * dim);
+    db.resize(outs);
+  }
+};
+
+// Per-thread memory for scoring a window, reused across windows and steps.
+struct Scratch {
+  std::vector<const float*> x;
+  std::vector<float> mean, logits;
+  void Fit(int64_t widest, int64_t outs, int64_t dim) {
+    x.resize(widest);
+    mean.resize(dim);
+    logits.resize(widest * outs);
+  }
+};
+
+// Draws a window's outputs into `p` and asks for its rows.
+void Prepare(const Step& s, const Window& w, Pending& p) {
+  p.outputs = Outputs(s, w, p.ids.data(), p.ids.data() + s.k + 1);
+  Prefetch(s, w, p.ids.data(), p.outputs);
+}
+
+// Scores a prepared window against the tables as they are and leaves its updates in `p`; writes its
+// examples' losses.
+void Train(const Step& s, const Window& w, Scratch& m, Pending& p) {
+  p.hidden = Hidden(s, w, m.x.data(), m.mean.data());
+  Logits(s, m.x.data(), p.ids.data(), p.hidden, p.outputs, m.logits.data());
+  Gradients(s, m.logits.data(), p.ids.data() + s.k + 1, p.hidden, p.outputs, s.loss + w.first);
+  Deltas(s, m.x.data(), p.ids.data(), m.logits.data(), p.hidden, p.outputs, p.delta.data(), p.db.data());
+}
+
+}  // namespace w2v
+
+#endif  // W2V_FUSED_WINDOW_H_
