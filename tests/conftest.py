@@ -17,8 +17,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The built engine is the same whoever builds it (its cache key is its source and TensorFlow's version):
+# keep it where w2v keeps it, so a test session builds it at most once per source.
+os.environ.setdefault("XDG_CACHE_HOME", str(Path.home() / ".cache"))
 # Encoded corpora are cached under ~/.cache/w2v: give the tests (and the processes they start) a
-# home of their own so they neither read a user's cache nor leave entries in it.
+# home of their own so they neither read a user's corpora nor leave entries among them.
 os.environ["HOME"] = tempfile.mkdtemp(prefix="w2v-tests-home-")
 
 import tensorflow as tf  # noqa: E402

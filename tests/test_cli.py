@@ -96,7 +96,7 @@ def inputs(tmp_path):
     (["--set", "train.batch_size=abc"], "config key train.batch_size: expected int, got 'abc'"),
     (["--set", "train.batch_size=0"], "config key train.batch_size: 0 must be >= 1"),
     (["--set", "data.corpus={d}/empty.txt"], "no words found (empty corpus)"),
-    (["--set", "data.corpus={d}/latin1.txt"], "latin1.txt: not UTF-8 text (byte offset 2)"),
+    (["--set", "data.corpus={d}/latin1.txt"], "latin1.txt: not UTF-8 text (line 1, byte offset 2)"),
     (["--set", "data.corpus={d}/small.txt", "--set", "data.min_count=1"],
      "model.num_sampled: 8 must be smaller than the vocabulary (6 words"),
     (["--set", "data.corpus={d}/ok.txt", "--set", "run.output_dir={d}/afile"], "afile: is a file"),
@@ -150,3 +150,22 @@ def test_a_misspelt_config_key_gets_a_suggestion(tmp_path):
     assert "unknown config key model.embeding_dim (did you mean model.embedding_dim?)" in result.stderr
     result = run("config", "--set", "modle.loss=neg")
     assert "(did you mean model?)" in result.stderr
+
+
+def test_commands_say_nothing_on_stderr_but_their_own(tiny_run, tmp_path):
+    """TensorFlow's start-up notes (absl, CUDA, oneDNN) stay off stderr; --debug shows them."""
+    import shutil
+    import subprocess
+    import sys
+
+    tiny_run = shutil.copytree(tiny_run, tmp_path / "run")  # eval writes into the run
+    quiet = subprocess.run([sys.executable, "-m", "w2v", "eval", str(tiny_run), "--json"], capture_output=True,
+                           text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    from w2v import quiet as quiet_lib
+
+    noisy = subprocess.run([sys.executable, "-m", "w2v", "--debug", "neighbors", str(tiny_run), "government"],
+                           capture_output=True, text=True)
+    assert noisy.returncode == 0
+    shown = [line for line in noisy.stderr.splitlines() if quiet_lib.NOISE.match(line)]
+    assert shown or not noisy.stderr  # where TensorFlow prints its notes, --debug keeps them

@@ -44,13 +44,20 @@ def test_long_lines_are_cut_at_spaces():
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"caf\xe9 au lait\n", r"not UTF-8 text \(byte offset 3\)"),
+    (b"caf\xe9 au lait\n", r"not UTF-8 text \(line 1, byte offset 3\)"),
     (b"\x00\x01\x02binary", "binary file"),
 ])
 def test_bad_bytes_are_refused(tmp_path, content, message):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
     with pytest.raises(W2VError, match=message):
+        lines(path)
+
+
+def test_bad_bytes_are_located_by_line_and_offset(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"first line\nsecond\nthird caf\xe9\n")
+    with pytest.raises(W2VError, match=r"not UTF-8 text \(line 3, byte offset 27\)"):
         lines(path)
 
 
@@ -104,6 +111,9 @@ def test_text8_download_is_verified_and_cached(tmp_path, served_zip):
     with pytest.raises(W2VError, match="expected .* bytes"):
         corpus.text8_path(str(tmp_path / "other"), url=url, size=size + 1, sha256=digest)
     assert not list((tmp_path / "other").glob("*"))
+    with pytest.raises(W2VError, match=f"got {size} bytes with SHA-256 {digest[:12]}"):  # right size, wrong digest
+        corpus.text8_path(str(tmp_path / "third"), url=url, size=size, sha256="0" * 64)
+    assert not list((tmp_path / "third").glob("*"))
 
 
 def test_text8_offline_gives_advice(tmp_path):

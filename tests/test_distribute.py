@@ -143,7 +143,7 @@ def test_parameter_server_cluster_trains_sharded_tables_that_eval_reads_on_one_m
     trainer.load_corpus(cfg)
     config_lib.dump(cfg, tmp_path / "config.yaml")
     w2v = [sys.executable, "-m", "w2v", "train", "--config", str(tmp_path / "config.yaml"), "--name", "ps", "--quiet"]
-    tasks = {"chief": 1, "worker": 2, "ps": 2}
+    tasks = {"chief": 1, "worker": 1, "ps": 2}
     commands = {(kind, i): w2v for kind, n in tasks.items() for i in range(n)}
     with cluster(tasks, commands, {}, tmp_path) as procs:
         finish(procs["chief", 0], tmp_path / "chief0.log", timeout=240)

@@ -25,8 +25,63 @@ def test_analogy_scoring_on_known_geometry():
     r = evaluate.analogies(evaluate.Vectors(words, vectors), qs, restrict=5)
     assert (r.correct, r.total, r.skipped) == (1, 2, 1)
     assert r.part(syntactic=False) == 1.0 and r.part(syntactic=True) == 0.0
+    assert r.sections == {"capital": (1, 1), "gram1": (0, 1)}
     mul = evaluate.analogies(evaluate.Vectors(words, vectors), qs[:1], restrict=5, method="mul")
     assert mul.correct == 1
+
+
+def test_the_question_words_are_never_the_answer():
+    # b - a + c is nearest to b, then c; the answer must be the nearest word that is not a, b or c.
+    words = ["a", "b", "c", "d", "e"]
+    vectors = np.array([[1, 0, 0], [0, 1, 0], [0.1, 0, 1], [0.5, 1, 0], [-1, -1, -1]], dtype=float)
+    q = [evaluate.Question("s", ("A", "B", "C", "D"))]
+    for method in ("add", "mul"):
+        assert evaluate.analogies(evaluate.Vectors(words, vectors), q, restrict=5, method=method).correct == 1
+
+
+def planted_analogies(tmp_path, rng):
+    """Vectors where each question's answer is (or is not) the nearest to b - a + c, in two sections, and
+    the question file: the comparison with gensim then counts real hits, section by section."""
+    words, vectors, lines = [], [], []
+    for section, n in (("capital-common-countries", 12), ("gram3-comparative", 9)):
+        lines.append(f": {section}")
+        for i in range(n):
+            a, b, c, d = (rng.normal(size=16) for _ in range(4))
+            if i % 3:  # two questions in three answer correctly
+                d = b - a + c + rng.normal(scale=0.05, size=16)
+            names = [f"{section[:4]}{i}{x}" for x in "abcd"]
+            words += names
+            vectors += [a, b, c, d]
+            lines.append(" ".join(names))
+    path = tmp_path / "planted-questions.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return words, np.array(vectors), path
+
+
+def test_agrees_with_gensim_on_the_same_vectors(tiny_run, tmp_path):
+    words, vectors, questions = planted_analogies(tmp_path, np.random.default_rng(0))
+    path = tmp_path / "v.txt"
+    export.export(words, vectors, "word2vec", path)
+    kv = KeyedVectors.load_word2vec_format(str(path))
+    mine = evaluate.analogies(evaluate.Vectors(words, vectors), evaluate.read_analogies(questions), restrict=30000)
+    theirs, sections = kv.evaluate_word_analogies(str(questions), restrict_vocab=30000)
+    assert 0.3 < mine.accuracy < 1 and abs(mine.accuracy - theirs) <= 1e-9
+    for section in sections[:-1]:  # gensim's last entry is the total
+        assert mine.sections[section["section"]] == (len(section["correct"]),
+                                                      len(section["correct"]) + len(section["incorrect"]))
+    assert mine.part(syntactic=True) == pytest.approx(6 / 9) and mine.part(syntactic=False) == pytest.approx(8 / 12)
+    # Word similarity, on a trained run's vectors.
+    vocab, trained, _ = runs.load_embedding(tiny_run)
+    export.export(vocab.words, trained, "word2vec", path, vocab.counts)
+    kv = KeyedVectors.load_word2vec_format(str(path))
+    ours = evaluate.Vectors(vocab.words, trained)
+    _, (ws, simlex) = evaluate.default_files()
+    for pairs_file in (ws, simlex):
+        pearson, spearman, oov = kv.evaluate_word_pairs(str(pairs_file))
+        got = evaluate.similarity(ours, evaluate.read_pairs(pairs_file))
+        assert abs(got.spearman - spearman.statistic) <= 1e-4
+        assert abs(got.pearson - pearson.statistic) <= 1e-4
+        assert got.skipped == round(oov / 100 * (got.pairs + got.skipped))
 
 
 def test_restrict_limits_the_answers():
@@ -34,25 +89,6 @@ def test_restrict_limits_the_answers():
     vectors = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 1], [1, 1, 1]], dtype=float)
     q = [evaluate.Question("s", ("MAN", "WOMAN", "KING", "QUEEN"))]
     assert evaluate.analogies(evaluate.Vectors(words, vectors), q, restrict=3).skipped == 1
-
-
-def test_agrees_with_gensim_on_the_same_vectors(tiny_run, tmp_path):
-    vocab, vectors, _ = runs.load_embedding(tiny_run)
-    path = tmp_path / "v.txt"
-    export.export(vocab.words, vectors, "word2vec", path, vocab.counts)
-    kv = KeyedVectors.load_word2vec_format(str(path))
-    ours = evaluate.Vectors(vocab.words, vectors)
-    analogy_file, (ws, simlex) = evaluate.default_files()[0][0], evaluate.default_files()[1]
-    mine = evaluate.analogies(ours, evaluate.read_analogies(analogy_file), restrict=30000)
-    theirs, _sections = kv.evaluate_word_analogies(str(analogy_file), restrict_vocab=30000)
-    assert mine.total > 50
-    assert abs(mine.accuracy - theirs) <= 1e-6
-    for pairs_file in (ws, simlex):
-        pearson, spearman, oov = kv.evaluate_word_pairs(str(pairs_file))
-        got = evaluate.similarity(ours, evaluate.read_pairs(pairs_file))
-        assert abs(got.spearman - spearman.statistic) <= 1e-4
-        assert abs(got.pearson - pearson.statistic) <= 1e-4
-        assert got.skipped == round(oov / 100 * (got.pairs + got.skipped))
 
 
 def test_eval_command_writes_json_and_scalars(tiny_run, tmp_path):
@@ -100,11 +136,20 @@ def test_eval_of_a_run_without_checkpoints(tmp_path):
 def test_neighbors_and_analogy(tiny_run):
     result = invoke("neighbors", tiny_run, "government", "-k", "3", "--analogy", "man", "king", "woman")
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines[0] == "man : king :: woman : ?" and len(lines) == 8
-    assert lines[4] == "government"
-    assert all(w not in {"man", "king", "woman"} for w in (line.split()[-1] for line in lines[1:4]))
-    assert "government" not in lines[5:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "man : king :: woman : ?" and lines[4] == "government" and len(lines) == 8
+    answered = [line.split() for line in lines[1:4]], [line.split() for line in lines[5:8]]
+    vocab, vectors, _ = runs.load_embedding(tiny_run)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = {w: i for i, w in enumerate(vocab.words)}
+    for (query, exclude), got in zip([(unit[index["king"]] - unit[index["man"]] + unit[index["woman"]],
+                                       {"man", "king", "woman"}), (unit[index["government"]], {"government"})],
+                                     answered, strict=True):
+        sims = unit @ (query / np.linalg.norm(query))
+        want = [vocab.words[i] for i in np.argsort(-sims) if vocab.words[i] not in exclude][:3]
+        assert [word for _, word in got] == want
+        np.testing.assert_allclose([float(sim) for sim, _ in got], np.sort(sims[[index[w] for w in want]])[::-1],
+                                   atol=1e-4)
 
 
 def test_unknown_word_suggests_spellings(tiny_run):
@@ -123,3 +168,22 @@ def test_queries_are_lowercased_like_the_corpus_and_unknown_words_do_not_cancel_
 def test_evaluation_file_errors_are_w2v_errors(tmp_path):
     with pytest.raises(W2VError, match="not found"):
         evaluate.read_pairs(tmp_path / "none.txt")
+
+
+def test_commands_read_the_checkpoint_they_are_given(tiny_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    older = str(runs.checkpoint_dir(run_dir) / "ckpt-100")
+    _, vectors, step = runs.load_embedding(run_dir, older)
+    assert step == 100 and not np.array_equal(vectors, runs.load_embedding(run_dir)[1])
+    report = json.loads(invoke("eval", run_dir, "--checkpoint", older, "--json").stdout)
+    assert report["step"] == 100 and (run_dir / "eval" / "step-100.json").exists()
+    assert invoke("export", run_dir, "--checkpoint", older, "--format", "npy", "-o", tmp_path / "v.npy").exit_code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), vectors)
+    near = invoke("neighbors", run_dir, "government", "-k", "1", "--checkpoint", older).stdout.splitlines()[1].split()
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    vocab = runs.load_vocab(run_dir)
+    sims = unit @ unit[vocab.index["government"]]
+    assert near[1] == vocab.words[np.argsort(-sims)[1]]
+    shown = invoke("visualize", run_dir, "--checkpoint", older, "--top", 30)
+    assert shown.exit_code == 0 and "step 100: 30 words" in shown.stdout

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import http_get, planted_corpus, small_config, start_tensorboard
-from w2v import actions, meta, trainer
+from w2v import actions, experiments, meta, trainer
 from w2v import config as config_lib
 from w2v.cli import cli
 from w2v.errors import W2VError
@@ -42,7 +42,8 @@ def test_meta_records_what_the_run_was(two_runs):
     assert data["seed"] == 0 and data["device"] in ("CPU", "GPU (1)")
     assert data["started"] <= data["ended"]
     assert data["words"] > 0 and data["wall_time_s"] > 0
-    assert "git" in data
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert (data["git"] or {}).get("commit") == (head or None)  # the repository the tests run in, if any
 
 
 def test_runs_lists_both_with_metrics(two_runs):
@@ -52,8 +53,11 @@ def test_runs_lists_both_with_metrics(two_runs):
     assert [r["name"] for r in records] == ["large", "small"]
     assert all(r["status"] == "completed" and r["step"] == 40 for r in records)
     assert all("eval/pairs/spearman" in r["metrics"] for r in records)
-    table = invoke("runs", two_runs)
-    assert "pairs/spearman" in table.output and "small" in table.output
+    table = invoke("runs", two_runs, "--wide")
+    assert "pairs/rho" in table.output and "small" in table.output
+    narrow = experiments.runs_table(records, width=50)
+    assert max(len(line) for line in narrow.splitlines()[:-1]) <= 50 or "pairs/rho" not in narrow
+    assert narrow.splitlines()[-1] == "(1 more metric columns: --wide shows them)"
     assert "no runs" in invoke("runs", two_runs, "--status", "failed").output
 
 
@@ -128,34 +132,6 @@ def test_signal_checkpoints_and_marks_interrupted(tmp_path, planted, signum, cod
     saved = sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
     assert saved == [f"ckpt-{data['step']}.index"]
     assert "w2v resume" in out
-
-
-def test_sweep_runs_the_grid_survives_a_failure_and_skips_done_work(tmp_path):
-    corpus = planted_corpus(tmp_path / "planted.txt", sentences=400)
-    # 36 planted words are seen about 67 times each and 30 fillers about 40 times: min_count=50 keeps
-    # a vocabulary of 36, too small for 40 negatives, so exactly one combination fails.
-    args = ["sweep", "--config", ROOT / "configs" / "tiny.yaml", "--grid", "data.min_count=1,50",
-            "--grid", "model.num_sampled=4,40", "--set", f"data.corpus={corpus}",
-            "--set", "train.steps=20", "--set", f"run.output_dir={tmp_path / 'runs'}", "--parallel", "2"]
-    first = invoke(*args)
-    assert first.exit_code == 0, first.output
-    assert "3 completed, 1 failed" in first.output
-    assert "failed min_count-50_num_sampled-40: error: config key model.num_sampled: 40 must be smaller" \
-        in first.output
-    sweep_dir = next((tmp_path / "runs").iterdir())
-    trials = json.loads((sweep_dir / "sweep.json").read_text())["trials"]
-    assert sorted(t["status"] for t in trials) == ["completed", "completed", "completed", "failed"]
-    assert len(first.output.splitlines()) == 2 + 1 + 3  # summary, failure, table header, 3 runs
-    mtimes = {p: p.stat().st_mtime for p in sweep_dir.rglob("meta.json")}
-    again = invoke(*args)
-    assert again.exit_code == 0 and "3 completed, 1 failed" in again.output
-    assert {p: p.stat().st_mtime for p in sweep_dir.rglob("meta.json")} == mtimes
-
-
-def test_bad_grid_is_refused(tmp_path):
-    result = invoke("sweep", "--config", ROOT / "configs" / "tiny.yaml", "--grid", "model.nope=1,2")
-    assert result.exit_code == 2 and "unknown config key model.nope" in result.stderr
-    assert invoke("sweep", "--config", ROOT / "configs" / "tiny.yaml", "--grid", "oops").exit_code == 2
 
 
 def test_tensorboard_hparams_shows_both_runs(two_runs):

@@ -46,8 +46,9 @@ def crash_args(corpus, run_dir, steps, every):
     return args
 
 
-def reference(corpus, tmp_path, steps, every):
-    overrides = crash_args(corpus, tmp_path / "reference", steps, every)
+def reference(corpus, tmp_path, steps):
+    """The uninterrupted run (checkpoints only at its end: their cadence does not change the arithmetic)."""
+    overrides = crash_args(corpus, tmp_path / "reference", steps, every=steps)
     cfg = config_lib.load(TINY, [overrides[i + 1] for i, a in enumerate(overrides) if a == "--set"])
     trainer.train(cfg, tmp_path / "reference", show_progress=False)
     return final(tmp_path / "reference")
@@ -72,7 +73,7 @@ def kill_randomly(proc, run_dir, rng):
 
 def test_kill_9_then_resume_is_bit_identical(tmp_path):
     corpus = planted_corpus(tmp_path / "planted.txt", sentences=2000)
-    expected = reference(corpus, tmp_path, steps=120, every=10)
+    expected = reference(corpus, tmp_path, steps=120)
     run_dir = tmp_path / "killed"
     proc = start(["train", *crash_args(corpus, run_dir, steps=120, every=10)])
     kill_randomly(proc, run_dir, random.Random(1))
@@ -84,7 +85,7 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path):
 
 def test_repeated_kill_9_with_saves_every_other_step(tmp_path):
     corpus = planted_corpus(tmp_path / "planted.txt", sentences=2000)
-    expected = reference(corpus, tmp_path, steps=600, every=2)
+    expected = reference(corpus, tmp_path, steps=600)
     run_dir = tmp_path / "killed"
     rng = random.Random(7)
     proc = start(["train", *crash_args(corpus, run_dir, steps=600, every=2)])
@@ -100,11 +101,21 @@ def test_repeated_kill_9_with_saves_every_other_step(tmp_path):
     assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
 
 
+def stopped_config(planted, tmp_path):
+    return small_config(planted, tmp_path, train__steps=80, checkpoint__max_to_keep=5)
+
+
 @pytest.fixture
 def stopped_run(tmp_path, planted):
-    cfg = small_config(planted, tmp_path, train__steps=80, checkpoint__max_to_keep=5)
-    trainer.train(cfg, tmp_path / "run", show_progress=False, stop_at=60)
+    trainer.train(stopped_config(planted, tmp_path), tmp_path / "run", show_progress=False, stop_at=60)
     return tmp_path / "run"
+
+
+@pytest.fixture
+def uninterrupted(tmp_path, planted):
+    """The vectors of the same run never stopped."""
+    trainer.train(stopped_config(planted, tmp_path), tmp_path / "whole", show_progress=False)
+    return final(tmp_path / "whole")
 
 
 def test_torn_save_leftovers_are_removed(stopped_run):
@@ -116,7 +127,7 @@ def test_torn_save_leftovers_are_removed(stopped_run):
     assert meta.read(stopped_run)["step"] == 80
 
 
-def test_unreadable_latest_checkpoint_falls_back_with_a_warning(stopped_run, caplog):
+def test_unreadable_latest_checkpoint_falls_back_with_a_warning(stopped_run, uninterrupted, caplog):
     data = stopped_run / runs.CHECKPOINTS / "ckpt-60.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:100])
     with caplog.at_level("WARNING"):
@@ -126,14 +137,18 @@ def test_unreadable_latest_checkpoint_falls_back_with_a_warning(stopped_run, cap
     steps = [int(Path(p).name.split("-")[1]) for p in
              tf.train.get_checkpoint_state(str(stopped_run / runs.CHECKPOINTS)).all_model_checkpoint_paths]
     assert 40 in steps and steps[-1] == 80
+    for a, b in zip(final(stopped_run), uninterrupted, strict=True):  # it went on from ckpt-40, exactly
+        np.testing.assert_array_equal(a, b)
 
 
-def test_missing_state_file_uses_the_checkpoints_on_disk(stopped_run, caplog):
+def test_missing_state_file_uses_the_checkpoints_on_disk(stopped_run, uninterrupted, caplog):
     (stopped_run / runs.CHECKPOINTS / "checkpoint").unlink()
     with caplog.at_level("WARNING"):
         result = trainer.resume(stopped_run, show_progress=False)
     assert "state file" in caplog.text and result.step == 80
     assert meta.read(stopped_run)["sessions"][-1]["started"]
+    for a, b in zip(final(stopped_run), uninterrupted, strict=True):  # it went on from ckpt-60, exactly
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_second_process_is_refused_and_a_stale_lock_taken_over(stopped_run, caplog):
@@ -212,7 +227,7 @@ CASES = [
     (TRAIN + ["--set", "data.corpus={d}/notext"], "the directory holds no text files"),
     (TRAIN + ["--set", "data.corpus={d}/empty.txt"], "no words found (empty corpus)"),
     (TRAIN + ["--set", "data.corpus={d}/binary.bin"], "binary.bin: looks like a binary file"),
-    (TRAIN + ["--set", "data.corpus={d}/latin1.txt"], "latin1.txt: not UTF-8 text (byte offset 3)"),
+    (TRAIN + ["--set", "data.corpus={d}/latin1.txt"], "latin1.txt: not UTF-8 text (line 1, byte offset 3)"),
     (TRAIN + ["--set", "data.corpus={d}/rare.txt"], "vocabulary is empty after min_count=5"),
     (TRAIN + ["--set", "data.corpus={d}/ok.txt", "--run-dir", "{d}/afile"], "{d}/afile: is a file"),
     (TRAIN + ["--set", "distribute.strategy=multi_worker"],

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -133,12 +135,67 @@ def test_missing_evaluation_file_is_refused_before_the_run_starts(tmp_path, plan
 
 def test_divergence_stops_the_run_with_advice(tmp_path, planted):
     cfg = small_config(planted, tmp_path, train__steps=200, train__learning_rate=1e6, model__loss="nce",
-                       checkpoint__every_n_steps=10, train__kernel="tf")
-    with pytest.raises(W2VError, match="training diverged at step .* lower train.learning_rate"):
+                       checkpoint__every_n_steps=1, train__kernel="tf")
+    with pytest.raises(W2VError, match="training diverged at step (\\d+) .* lower train.learning_rate") as caught:
         trainer.train(cfg, tmp_path / "run", show_progress=False)
     from w2v import meta
 
     assert meta.read(tmp_path / "run")["status"] == "failed"
-    last = tf.train.latest_checkpoint(str(tmp_path / "run" / runs.CHECKPOINTS))
-    if last:
-        assert np.isfinite(tf.train.load_checkpoint(last).get_tensor(EMBEDDING)).all()
+    diverged = int(re.search(r"step (\d+)", str(caught.value)).group(1))
+    saved = state.read(runs.latest_checkpoint(tmp_path / "run"))  # saved every step: one comes before
+    assert 0 < saved.step < diverged and np.isfinite(saved.embedding).all()
+
+
+def test_the_learning_rate_decays_linearly_to_its_floor(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, train__steps=40, train__learning_rate=0.2, train__min_learning_rate=0.5,
+                       summary__scalars_every_n_steps=5)
+    trainer.train(cfg, tmp_path / "run", show_progress=False)
+    got = dict(scalars(tmp_path / "run", "learning_rate"))
+    # A step's rate comes from the progress before it: step s trains at 0.2 * max(0.5, 1 - (s - 1) / 40).
+    want = {s: 0.2 * max(0.5, 1 - (s - 1) / 40) for s in got}
+    assert sorted(got) == [1, *range(5, 41, 5)]
+    np.testing.assert_allclose([got[s] for s in sorted(got)], [want[s] for s in sorted(got)], rtol=1e-6)
+
+
+def test_an_extended_run_trains_the_added_epoch_on_the_longer_schedule(tmp_path, planted):
+    cfg = small_config(planted, tmp_path, train__epochs=1, summary__scalars_every_n_steps=1, train__kernel="tf")
+    run_dir = tmp_path / "run"
+    first = trainer.train(cfg, run_dir, show_progress=False)
+    more = trainer.resume(run_dir, ["train.epochs=2"], show_progress=False)
+    # Its second epoch: as many steps again, from the position where the first ended, at the rates the
+    # schedule of two epochs gives there (from about half the initial rate down to the floor).
+    # (Each epoch draws its own reduced windows, so its number of pairs, and of steps, varies a little.)
+    assert abs(more.step - 2 * first.step) <= 3 and runs.load_config(run_dir).train.epochs == 2
+    rates = dict(scalars(run_dir, "learning_rate"))
+    initial = runs.load_config(run_dir).train.learning_rate
+    assert rates[first.step] < 0.01 * initial  # the first session decayed over one epoch
+    assert 0.4 * initial < rates[first.step + 1] <= 0.5 * initial
+    assert rates[more.step] < 0.01 * initial
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_exactly(tmp_path, planted, caplog):
+    cfg = small_config(planted, tmp_path, train__steps=30)
+    trainer.train(cfg, tmp_path / "whole", show_progress=False)
+    trainer.train(cfg, tmp_path / "killed", show_progress=False, stop_at=15)
+    for path in runs.checkpoint_dir(tmp_path / "killed").iterdir():
+        path.unlink()  # as if killed before the first save
+    with caplog.at_level("WARNING"):
+        assert trainer.resume(tmp_path / "killed", show_progress=False).step == 30
+    assert "no checkpoint was saved yet; starting from step 0" in caplog.text
+    np.testing.assert_array_equal(latest(tmp_path / "whole"), latest(tmp_path / "killed"))
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="this machine has a GPU")
+def test_a_gpu_is_refused_where_there_is_none(tmp_path, planted):
+    with pytest.raises(W2VError, match="run.device: gpu requested but TensorFlow sees no GPU"):
+        trainer.train(small_config(planted, tmp_path, run__device="gpu"), tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("change", ["data.window=4", "data.corpus=other.txt", "train.optimizer=adam",
+                                    "train.learning_rate=0.5", "run.seed=9", "model.loss=neg"])
+def test_resume_refuses_to_change_what_is_trained(tmp_path, planted, change):
+    cfg = small_config(planted, tmp_path, train__steps=10)
+    trainer.train(cfg, tmp_path / "run", show_progress=False)
+    with pytest.raises(W2VError, match=f"{change.split('=')[0]} cannot change once a run has started"):
+        trainer.resume(tmp_path / "run", [change])

@@ -9,8 +9,9 @@ from PIL import Image
 
 from tests.conftest import http_get as _get
 from tests.conftest import start_tensorboard
-from w2v import projector, runs
+from w2v import projector, runs, visualize
 from w2v.cli import cli
+from w2v.vectors import Vectors
 
 
 def invoke(*args):
@@ -29,25 +30,60 @@ def test_visualize_writes_projector_files_png_and_tsv(run_copy, tmp_path):
     result = invoke("visualize", run_copy, "--top", 50, "--tsv", tmp_path / "tsv")
     assert result.exit_code == 0, result.output
     assert (run_copy / "metadata.tsv").read_text().splitlines() == vocab.words[:50]
-    image = Image.open(run_copy / projector.MAP_FILE)
+    image = Image.open(run_copy / visualize.MAP_FILE)
     image.verify()
     assert image.size[0] >= 800 and image.size[1] >= 800
     tsv = (tmp_path / "tsv" / "vectors.tsv").read_text().splitlines()
     assert len(tsv) == 50
     np.testing.assert_allclose([float(x) for x in tsv[3].split("\t")], vectors[3], rtol=1e-5)
     assert (tmp_path / "tsv" / "metadata.tsv").read_text().splitlines() == vocab.words[:50]
+    # The same picture in TensorBoard's Images tab, at the checkpoint's step.
+    from tests.test_cli import event_tags
+
+    assert event_tags(run_copy)[("embedding_map", "images")] == [200]
 
 
-def test_map_labels_are_vocabulary_words(tmp_path, monkeypatch):
-    import matplotlib.axes
+def overlapping(boxes):
+    x = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    y = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    clash = (x > 0.5) & (y > 0.5)
+    np.fill_diagonal(clash, False)
+    return int(clash.sum() // 2)
 
-    labels = []
-    original = matplotlib.axes.Axes.annotate
-    monkeypatch.setattr(matplotlib.axes.Axes, "annotate",
-                        lambda self, text, *a, **k: labels.append(text) or original(self, text, *a, **k))
-    words = [f"w{i}" for i in range(40)]
-    projector.render_map(np.random.default_rng(0).normal(size=(40, 5)), words, tmp_path / "m.png", labels=10)
-    assert labels == words[:10]
+
+def test_the_map_labels_every_word_without_overlaps(tmp_path):
+    # Tight clusters: without the repulsion pass, labels pile on one another.
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 16))
+    vectors = np.repeat(centres, 20, axis=0) + rng.normal(scale=0.01, size=(120, 16))
+    words = [f"word{i:03d}" for i in range(120)]
+    drawn = visualize.render_map(vectors, words, tmp_path / "m.png", groups=[i // 20 for i in range(120)])
+    assert drawn.labels == words and drawn.method == "t-SNE"
+    assert overlapping(drawn.boxes) == 0
+    Image.open(tmp_path / "m.png").verify()
+
+
+def test_separate_moves_boxes_at_one_point_apart():
+    boxes = np.array([[0, 0, 40, 10]] * 5, dtype=float)
+    moved = visualize.separate(boxes)
+    assert overlapping(boxes + np.hstack([moved, moved])) == 0
+
+
+def test_neighbors_and_words_choose_what_is_drawn(run_copy):
+    vocab, table, _ = runs.load_embedding(run_copy)
+    result = invoke("visualize", run_copy, "--neighbors", "government,President", "-k", "4")
+    assert result.exit_code == 0, result.output
+    vectors = Vectors(vocab.words, table, lowercase=True)
+    want = []
+    for query in ("government", "president"):
+        want += [w for w in [query] + [w for w, _ in vectors.nearest([query], 4)[0][0].neighbours] if w not in want]
+    drawn = visualize.visualize(run_copy, queries=["government", "President"], k=4)
+    assert drawn.labels == want
+    partly = invoke("visualize", run_copy, "--words", "government,zzzqqq")
+    assert partly.exit_code == 0 and "word 'zzzqqq' is not in the vocabulary" in partly.stderr
+    assert invoke("visualize", run_copy, "--words", "zzzqqq").exit_code == 2
+    default = visualize.visualize(run_copy)
+    assert len(default.labels) == visualize.DEFAULT_WORDS and "the" not in default.labels
 
 
 def test_top_is_clamped_or_refused(run_copy):

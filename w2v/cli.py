@@ -29,6 +29,10 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+# The commands that load TensorFlow: its start-up noise is kept off their stderr (unless --debug).
+NEEDS_TENSORFLOW = {"train", "resume", "eval", "neighbors", "export", "visualize"}
+
+
 @click.group(cls=_Group)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="w2v")
@@ -37,6 +41,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """word2vec experiments on TensorFlow 2."""
     ctx.obj = {"debug": debug}
     logging.basicConfig(level=logging.INFO if debug else logging.WARNING, format="%(levelname)s %(message)s")
+    if ctx.invoked_subcommand in NEEDS_TENSORFLOW and not debug:
+        from w2v import quiet
+
+        quiet.tensorflow()
+
 
 
 def _report(result) -> None:
@@ -181,15 +190,23 @@ def export(run_dir: str, fmt: str, output: str, checkpoint: str | None) -> None:
 @cli.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
-@click.option("--top", type=int, default=None, help="Only the N most frequent words (default: all).")
+@click.option("--top", type=int, default=None, help="Projector files for the N most frequent words (default: all).")
 @click.option("--tsv", "tsv_dir", type=click.Path(file_okay=False), default=None,
               help="Also write vectors.tsv + metadata.tsv here for the standalone projector.")
-def visualize(run_dir: str, checkpoint: str | None, top: int | None, tsv_dir: str | None) -> None:
-    """Write TensorBoard projector files and a PNG map of the embedding."""
+@click.option("--words", default="", metavar="W1,W2,...", help="Draw these words on the map.")
+@click.option("--neighbors", "queries", default="", metavar="W1,W2,...",
+              help="Draw these words and their nearest neighbours, one colour each.")
+@click.option("-k", "k", default=8, show_default=True, type=click.IntRange(min=1), help="Neighbours per word.")
+def visualize(run_dir: str, checkpoint: str | None, top: int | None, tsv_dir: str | None, words: str,
+              queries: str, k: int) -> None:
+    """Write TensorBoard projector files and a map of words (embedding_map.png): given words, words and
+    their neighbours, or by default 300 frequent words past the first hundred."""
     from w2v import runs
     from w2v.visualize import visualize as run_visualize
 
-    result = run_visualize(runs.find(run_dir), checkpoint, top, Path(tsv_dir) if tsv_dir else None)
+    split = lambda text: [w.strip() for w in text.split(",") if w.strip()]  # noqa: E731
+    result = run_visualize(runs.find(run_dir), checkpoint, top, Path(tsv_dir) if tsv_dir else None, split(words),
+                           split(queries), k)
     if result.note:
         click.echo(f"note: {result.note}", err=True)
     click.echo(f"step {result.step}: {result.rows} words")
@@ -204,14 +221,17 @@ def visualize(run_dir: str, checkpoint: str | None, top: int | None, tsv_dir: st
 @click.option("--status", type=click.Choice(["running", "completed", "interrupted", "failed"]), default=None,
               help="Only runs with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
-def runs_command(root: str, sort: str, status: str | None, as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help="Every metric column, however wide the table.")
+def runs_command(root: str, sort: str, status: str | None, as_json: bool, wide: bool) -> None:
     """List the runs under ROOT: status, progress, loss, latest evaluation, wall time."""
     import json
+    import shutil
 
     from w2v import experiments
 
     records = experiments.list_runs(Path(root), sort, status)
-    click.echo(json.dumps(records, indent=2) if as_json else experiments.runs_table(records))
+    width = None if wide else shutil.get_terminal_size().columns
+    click.echo(json.dumps(records, indent=2) if as_json else experiments.runs_table(records, width))
 
 
 @cli.command()
@@ -240,7 +260,8 @@ def sweep(config_path: str, grid: tuple[str, ...], overrides: tuple[str, ...], p
     from w2v import experiments
     from w2v.sweep import run_sweep
 
-    root, trials = run_sweep(Path(config_path), list(grid), list(overrides), parallel, name)
+    root, trials = run_sweep(Path(config_path), list(grid), list(overrides), parallel, name,
+                             report=lambda line: click.echo(line, err=True))
     click.echo(f"sweep {root}: {sum(t.status == 'completed' for t in trials)} completed, "
                f"{sum(t.status == 'failed' for t in trials)} failed")
     for t in trials:

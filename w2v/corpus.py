@@ -42,17 +42,17 @@ def tokenizer(kind: str, lowercase: bool) -> Callable[[str], list[str]]:
 _MAX_LINE = 1 << 20
 
 
-def _decode(raw: bytes, name: str, offset: int) -> str:
+def _decode(raw: bytes, name: str, offset: int, line: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise W2VError(f"corpus {name}: not UTF-8 text (byte offset {offset + e.start})") from None
+        raise W2VError(f"corpus {name}: not UTF-8 text (line {line}, byte offset {offset + e.start})") from None
 
 
 def _decode_lines(stream: io.BufferedIOBase, name: str) -> Iterator[str]:
     """Decoded lines; a line longer than 1 MiB (text8 is one 100 MB line) is cut at a space
     so memory stays bounded, and the pieces count as separate sentences."""
-    offset = 0
+    offset, line = 0, 1
     carry = b""
     while raw := stream.readline(_MAX_LINE):
         raw, carry = carry + raw, b""
@@ -60,10 +60,11 @@ def _decode_lines(stream: io.BufferedIOBase, name: str) -> Iterator[str]:
             cut = raw.rfind(b" ")
             if cut > 0:
                 raw, carry = raw[:cut], raw[cut + 1:]
-        yield _decode(raw, name, offset)
+        yield _decode(raw, name, offset, line)
         offset += len(raw) + (1 if carry else 0)
+        line += raw.endswith(b"\n")
     if carry:
-        yield _decode(carry, name, offset)
+        yield _decode(carry, name, offset, line)
 
 
 def _open_file(path: Path) -> Iterator[str]:

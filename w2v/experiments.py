@@ -90,16 +90,31 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def runs_table(records: list[dict[str, Any]]) -> str:
-    """The ``w2v runs`` table."""
+SHORT = {"accuracy": "acc", "semantic": "sem", "syntactic": "syn", "spearman": "rho", "questions-words": "qw",
+         "wordsim353": "ws353", "simlex999": "simlex"}
+
+
+def short_name(metric: str) -> str:
+    """A metric's column title: eval/questions-words/accuracy -> qw/acc."""
+    return "/".join(SHORT.get(part, part) for part in metric.removeprefix("eval/").split("/"))
+
+
+def runs_table(records: list[dict[str, Any]], width: int | None = None) -> str:
+    """The ``w2v runs`` table, its metric columns cut to ``width`` characters (None: all of them)."""
+    if not records:
+        return "no runs"
     metric_names = sorted({m for r in records for m in r["metrics"]})
-    header = ["name", "status", "step", "progress", "loss", "wall"] + [m.removeprefix("eval/") for m in metric_names]
-    rows = []
-    for r in records:
-        rows.append([r["name"], r["status"], f"{r['step']}" + (f"/{r['total_steps']}" if r["total_steps"] else ""),
-                     f"{100 * (r['progress'] or 0):.0f}%", _fmt(r["loss"]), f"{r['wall_time_s']:.0f}s"]
-                    + [_fmt(r["metrics"].get(m)) for m in metric_names])
-    return _table(header, rows) if records else "no runs"
+    header = ["name", "status", "step", "progress", "loss", "wall"] + [short_name(m) for m in metric_names]
+    rows = [[r["name"], r["status"], f"{r['step']}" + (f"/{r['total_steps']}" if r["total_steps"] else ""),
+             f"{100 * (r['progress'] or 0):.0f}%", _fmt(r["loss"]), f"{r['wall_time_s']:.0f}s"]
+            + [_fmt(r["metrics"].get(m)) for m in metric_names] for r in records]
+    table = _table(header, rows)
+    columns = len(header)
+    while width is not None and columns > 6 and max(len(line) for line in table.splitlines()) > width:
+        columns -= 1
+        table = _table(header[:columns], [row[:columns] for row in rows])
+    hidden = len(header) - columns
+    return table + (f"\n({hidden} more metric columns: --wide shows them)" if hidden else "")
 
 
 def compare(run_dirs: list[Path]) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def _logistic(model: Any, x: Any, labels: Any, step: Any, offset: Any, rows: int
     if nce:
         positive += tf.gather(model.output_biases, labels) - tf.gather(model.correction, labels)
         negative += tf.gather(model.output_biases, negatives) - tf.gather(model.correction, negatives)
-    keep = tf.cast(tf.not_equal(negatives, labels[:, None]), x.dtype)
+    keep = tf.cast(tf.not_equal(negatives, tf.cast(labels, negatives.dtype)[:, None]), x.dtype)
     return tf.nn.softplus(-positive) + tf.reduce_sum(keep * tf.nn.softplus(negative), axis=1)
 
 

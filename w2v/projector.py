@@ -48,33 +48,3 @@ def write_tsv(out_dir: Path, vectors: np.ndarray, words: list[str]) -> list[Path
         for word in words:
             f.write(word + "\n")
     return [out_dir / "vectors.tsv", out_dir / METADATA]
-
-
-MAP_FILE = "embedding_map.png"
-
-
-def render_map(vectors: np.ndarray, words: list[str], path: Path, labels: int = 150) -> Path:
-    """A PNG of the words' PCA projection to 2-D, the ``labels`` most frequent words labelled.
-
-    matplotlib (Agg backend, no display needed) is the plotting library: it is what the
-    scientific Python users of w2v already have, and it writes a PNG without a browser.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    centred = vectors - vectors.mean(axis=0)
-    _, _, components = np.linalg.svd(centred, full_matrices=False)
-    points = centred @ components[:2].T
-    fig, ax = plt.subplots(figsize=(12, 12), dpi=100)
-    ax.scatter(points[:, 0], points[:, 1], s=4, c="#1f77b4", alpha=0.4, linewidths=0)
-    for (x, y), word in zip(points[:labels], words[:labels], strict=True):
-        ax.annotate(word, (x, y), fontsize=8, alpha=0.85, xytext=(2, 2), textcoords="offset points")
-    ax.set_title(f"PCA of the {len(words)} most frequent words ({labels} labelled)")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
-    return Path(path)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from w2v import fileio
 from w2v.errors import W2VError
@@ -61,11 +62,14 @@ class ShardedCorpus:
 
 
 def write(lines: Iterable[str], tokenize: Callable[[str], list[str]], directory: Path,
-          shard_tokens: int = SHARD_TOKENS, source: str = "corpus") -> ShardedCorpus:
-    """Tokenise ``lines`` into a new cache directory (written aside, then renamed into place)."""
+          shard_tokens: int = SHARD_TOKENS, source: str = "corpus", progress: bool = False) -> ShardedCorpus:
+    """Tokenise ``lines`` into a new cache directory (written aside, then renamed into place), with a
+    progress bar of tokens when ``progress``."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with fileio.replacing(directory, directory=True) as tmp:
+    bar = tqdm(desc=f"tokenising {source} (once; cached in {directory.parent})", unit=" tokens", unit_scale=True,
+               disable=not progress, leave=False)
+    with bar, fileio.replacing(directory, directory=True) as tmp:
         provisional: defaultdict[str, int] = defaultdict(itertools.count().__next__)
         lookup = provisional.__getitem__
         counts = np.zeros(0, dtype=np.int64)
@@ -79,6 +83,7 @@ def write(lines: Iterable[str], tokenize: Callable[[str], list[str]], directory:
             counts = np.pad(counts, (0, len(provisional) - len(counts)))
             counts += np.bincount(values[values >= 0], minlength=len(provisional))
             sizes.append(len(values))
+            bar.update(int(np.count_nonzero(values >= 0)))
             stream = array("i")
 
         for line in lines:
@@ -109,12 +114,12 @@ def cache_key(spec: str, files: list[Path], tokenizer: str, lowercase: bool) -> 
 
 def open_or_write(spec: str, files: list[Path], lines: Callable[[], Iterable[str]],
                   tokenize: Callable[[str], list[str]], cache_dir: Path, tokenizer: str,
-                  lowercase: bool) -> ShardedCorpus:
-    """The cached encoding of a corpus, written on first use."""
+                  lowercase: bool, progress: bool = False) -> ShardedCorpus:
+    """The cached encoding of a corpus, written on first use (with a progress bar when ``progress``)."""
     directory = Path(cache_dir).expanduser() / "encoded" / cache_key(spec, files, tokenizer, lowercase)
     if (directory / "index.json").exists():
         return ShardedCorpus.load(directory)
     try:
-        return write(lines(), tokenize, directory, source=spec)
+        return write(lines(), tokenize, directory, source=spec, progress=progress)
     except OSError as e:
         raise W2VError(f"cache directory {directory.parent}: cannot be written ({e.strerror})") from None

@@ -13,6 +13,8 @@ import itertools
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +90,11 @@ def _run(config_path: Path, overrides: list[str], trial: Trial) -> Trial:
 
 
 def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), parallel: int = 1,
-              name: str | None = None) -> tuple[Path, list[Trial]]:
-    """Run every trial not yet done; returns the sweep directory and the trials with their status."""
+              name: str | None = None, report: Callable[[str], None] = lambda line: None,
+              every: float = 10.0) -> tuple[Path, list[Trial]]:
+    """Run every trial not yet done; returns the sweep directory and the trials with their status.
+    ``report`` hears which trial starts and how it ended, and every ``every`` seconds how far the
+    running ones are."""
     root, trials = plan(Path(config_path), grid, list(overrides), name)
     root.mkdir(parents=True, exist_ok=True)
     previous = {t["name"]: t for t in _read_sweep(root)}
@@ -97,9 +102,34 @@ def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), par
         if previous.get(trial.name, {}).get("status") == "failed" and not trial.run_dir.exists():
             trial.status, trial.error = "failed", previous[trial.name]["error"]
     todo = [t for t in trials if t.status == "pending"]
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        for _ in pool.map(lambda t: _run(Path(config_path), list(overrides), t), todo):
-            _write_sweep(root, trials)
+    report(f"sweep {root}: {len(todo)} of {len(trials)} runs to do, {max(1, parallel)} at a time")
+    running: set[str] = set()
+
+    def run(trial: Trial) -> Trial:
+        running.add(trial.name)
+        report(f"  {'resuming' if (trial.run_dir / runs.CONFIG).exists() else 'starting'} {trial.name}")
+        _run(Path(config_path), list(overrides), trial)
+        running.discard(trial.name)
+        record = meta_lib.read(trial.run_dir)
+        report(f"  {trial.status} {trial.name}: step {record.get('step', 0)}, loss {record.get('last_loss', '-')}"
+               if trial.status == "completed" else f"  failed {trial.name}: {trial.error}")
+        return trial
+
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(every):
+            progress = [f"{n} {100 * meta_lib.read(root / n).get('progress', 0):.0f}%" for n in sorted(running)]
+            if progress:
+                report(f"  running: {', '.join(progress)}")
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            for _ in pool.map(run, todo):
+                _write_sweep(root, trials)
+    finally:
+        done.set()
     _write_sweep(root, trials)
     return root, trials
 

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import logging
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import tensorflow as tf
 
 from w2v import config as config_lib
 from w2v import corpus as corpus_lib
-from w2v import distribute, evaluate, losses, runs, shards, state, steps
+from w2v import distribute, estimate, evaluate, losses, runs, shards, state, steps
 from w2v import meta as meta_lib
 from w2v import vocab as vocab_lib
 from w2v.config import Config
@@ -43,14 +44,14 @@ def configure_device(device: str, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def load_corpus(config: Config) -> vocab_lib.EncodedCorpus:
-    """Open (tokenising on first use) the configured corpus and choose its vocabulary, checking it
-    can feed the configured loss."""
+def load_corpus(config: Config, show_progress: bool = False) -> vocab_lib.EncodedCorpus:
+    """Open (tokenising on first use, with a progress bar if asked) the configured corpus and choose
+    its vocabulary, checking it can feed the configured loss."""
     data = config.data
     files = corpus_lib.source_files(data.corpus, data.cache_dir)
     sharded = shards.open_or_write(data.corpus, files, lambda: corpus_lib.iter_lines(data.corpus, data.cache_dir),
                                    corpus_lib.tokenizer(data.tokenizer, data.lowercase), Path(data.cache_dir),
-                                   data.tokenizer, data.lowercase)
+                                   data.tokenizer, data.lowercase, progress=show_progress)
     encoded = vocab_lib.select(sharded, data.min_count, data.max_vocab, source=data.corpus)
     size = len(encoded.vocab)
     k = config.model.num_sampled
@@ -106,6 +107,15 @@ def device_name(strategy: tf.distribute.Strategy | None = None) -> str:
     return f"{where}, {type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas)"
 
 
+def _announce(run_dir: Path, trainer: Trainer, show_progress: bool) -> None:
+    """Say what the run will be and take before it starts (and warn when its tables will not fit)."""
+    line, warning = estimate.plan(trainer.config, trainer.corpus, trainer.kernel, trainer.threads)
+    if warning:
+        log.warning(warning)
+    if show_progress:
+        print(f"run {run_dir}: {line}", file=sys.stderr, flush=True)
+
+
 def _session(trainer: Trainer, meta: RunMeta, show_progress: bool, stop_at: int | None) -> Result:
     """Run ``fit`` and record how it ended in meta.json."""
     threads = trainer.threads if trainer.kernel == "fused" else None
@@ -134,11 +144,12 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
         runs.check_new(run_dir, config)
     strategy, config, kernel = _start(config, task)
     evaluator = make_evaluator(config) if task.writes_run else None
-    corpus = load_corpus(config)
+    corpus = load_corpus(config, show_progress and task.writes_run)
     with _output(run_dir, task) as out:
         runs.create(out, config, corpus.vocab, link_checkpoints=task.writes_run)
         with runs.RunLock(out):
             trainer = Trainer(config, corpus, out, kernel, evaluator, strategy)
+            _announce(run_dir, trainer, show_progress and task.writes_run)
             Summaries(out).hparams(config_lib.to_dict(config), run_dir.name)
             result = _session(trainer, RunMeta.begin(out, config.run.seed, device_name(strategy)), show_progress,
                               stop_at)
@@ -168,7 +179,7 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
     saved = runs.load_vocab(run_dir)
     task = distribute.task_from_env(config.distribute.strategy)
     strategy, config, kernel = _start(config, task)
-    corpus = load_corpus(config)
+    corpus = load_corpus(config, show_progress and task.writes_run)
     if corpus.vocab.words != saved.words:
         raise W2VError(f"corpus {config.data.corpus}: its vocabulary no longer matches {run_dir / runs.VOCAB}; "
                        f"the corpus changed since the run started")
@@ -184,6 +195,7 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
             latest = tf.train.latest_checkpoint(str(runs.checkpoint_dir(out)))
             trainer = Trainer(config, corpus, out, kernel, make_evaluator(config) if task.writes_run else None,
                               strategy, save_iterator=state.holds_iterator(latest))
+            _announce(run_dir, trainer, show_progress and task.writes_run)
             if trainer.restore() is None:
                 # Killed before its first checkpoint: nothing was saved, so starting over is the exact
                 # continuation (the stream and the initial vectors depend on the seed alone).

@@ -1,18 +1,29 @@
-"""``w2v visualize``: projector files for a chosen checkpoint, a PNG map, TSVs for the web projector."""
+"""``w2v visualize``: projector files for a chosen checkpoint, a map of chosen words, TSVs for the web
+projector.
+
+The map shows a few hundred words, laid out so that neighbours sit together (t-SNE on cosine distance,
+from scikit-learn; PCA where it is missing or the words are too few), with labels that do not overlap
+(a small repulsion pass over their boxes), drawn with matplotlib and also logged to TensorBoard's
+Images tab.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import tensorflow as tf
+import numpy as np
 
 from w2v import projector, runs
 from w2v.errors import W2VError
-from w2v.summaries import Summaries
+from w2v.vectors import Vectors
 
 log = logging.getLogger(__name__)
+
+MAP_FILE = "embedding_map.png"
+# The default map: frequent words after the most frequent ones, which are mostly function words.
+SKIP_FREQUENT, DEFAULT_WORDS = 100, 300
 
 
 @dataclass
@@ -21,32 +32,161 @@ class Visualization:
     rows: int
     note: str
     files: list[Path]
+    labels: list[str] = field(default_factory=list)
 
 
-def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = None,
-              tsv_dir: Path | None = None, labels: int = 150) -> Visualization:
-    """(Re)write the run's projector files and PNG map for a checkpoint (latest by default)."""
+def choose(vectors: Vectors, words: list[str], queries: list[str], k: int) -> tuple[list[str], list[int], str]:
+    """The words to draw, the group of each (its query's index, or 0), and a note naming unknown words:
+    ``words`` as given, or each of ``queries`` with its k nearest words, or by default frequent words
+    past the first hundred (alphabetic, at least three letters)."""
+    chosen: list[str] = []
+    groups: list[int] = []
+    unknown: list[str] = []
+    if queries:
+        answers, errors = vectors.nearest(queries, k)
+        unknown = [str(e) for e in errors]
+        for group, answer in enumerate(answers):
+            for word in [vectors.words[vectors.id(answer.query)]] + [w for w, _ in answer.neighbours]:
+                if word not in chosen:
+                    chosen.append(word)
+                    groups.append(group)
+    elif words:
+        for word in words:
+            try:
+                chosen.append(vectors.words[vectors.id(word)])
+            except W2VError as e:
+                unknown.append(str(e))
+        groups = [0] * len(chosen)
+    else:
+        frequent = [w for w in vectors.words[SKIP_FREQUENT:] if w.isalpha() and len(w) >= 3]
+        chosen = frequent[:DEFAULT_WORDS] or vectors.words[:DEFAULT_WORDS]
+        groups = [0] * len(chosen)
+    if not chosen:
+        raise W2VError("visualize: none of the words given is in the vocabulary (" + "; ".join(unknown) + ")")
+    return chosen, groups, "; ".join(unknown)
+
+
+def layout(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
+    """2-D positions of unit vectors that keep neighbourhoods (t-SNE), or PCA; and the method's name."""
+    if len(points) >= 10:
+        try:
+            from sklearn.manifold import TSNE
+        except ImportError:
+            log.warning("scikit-learn is not installed: the map uses PCA, which keeps neighbourhoods less well")
+        else:
+            tsne = TSNE(n_components=2, perplexity=min(30.0, (len(points) - 1) / 3), metric="cosine", init="pca",
+                        random_state=seed)
+            return tsne.fit_transform(points), "t-SNE"
+    centred = points - points.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    projected = centred @ components[:2].T
+    return np.pad(projected, [(0, 0), (0, 2 - projected.shape[1])]), "PCA"  # one or two words: one axis
+
+
+def separate(boxes: np.ndarray, pad: float = 1.0, rounds: int = 500) -> np.ndarray:
+    """Boxes (x0, y0, x1, y1, in pixels) moved apart until none overlap: each round, every overlapping
+    pair is pushed apart along the axis where it overlaps least. Returns the boxes' displacements."""
+    moved = np.zeros((len(boxes), 2))
+    for _ in range(rounds):
+        b = boxes + np.hstack([moved, moved])
+        overlap_x = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]) + pad
+        overlap_y = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]) + pad
+        clash = (overlap_x > 0) & (overlap_y > 0)
+        np.fill_diagonal(clash, False)
+        if not clash.any():
+            break
+        # Centres offset by a hair each, so that two boxes at one point still know which way to go.
+        centre = (b[:, :2] + b[:, 2:]) / 2 + 1e-3 * np.arange(len(b))[:, None]
+        away = centre[:, None, :] - centre[None, :, :]
+        along_x = overlap_x < overlap_y
+        push = np.where(along_x[..., None], [1.0, 0.0], [0.0, 1.0]) * np.sign(away)
+        push *= np.where(along_x, overlap_x, overlap_y)[..., None] / 2
+        moved += (push * clash[..., None]).sum(axis=1)
+    return moved
+
+
+@dataclass
+class Map:
+    path: Path
+    method: str  # the layout: t-SNE or PCA
+    labels: list[str]
+    boxes: np.ndarray  # the labels' boxes as drawn (x0, y0, x1, y1 in pixels)
+
+
+def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[int] | None = None,
+               title: str = "", seed: int = 0) -> Map:
+    """A PNG of ``words`` laid out in 2-D, one colour a group, every word labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    points, method = layout(unit, seed)
+    groups = groups or [0] * len(words)
+    fig, ax = plt.subplots(figsize=(12, 12), dpi=100)
+    ax.scatter(points[:, 0], points[:, 1], s=12, c=[f"C{g % 10}" for g in groups], alpha=0.8, linewidths=0)
+    texts = [ax.text(x, y, word, fontsize=8, color=f"C{g % 10}" if max(groups) else "black", ha="left",
+                     va="bottom") for (x, y), word, g in zip(points, words, groups, strict=True)]
+    ax.set_title(f"{title}{method} of {len(words)} words")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    # Limits fixed first, with room for labels pushed outwards: the pixel boxes below must stay where they are.
+    low, high = points.min(axis=0), points.max(axis=0)
+    margin = 0.12 * np.maximum(high - low, 1e-6)
+    ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
+    ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
+    fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = np.array([t.get_window_extent(renderer).extents for t in texts])
+    moved = separate(boxes)
+    to_data = ax.transData.inverted()
+    for text, (x, y), (dx, dy) in zip(texts, ax.transData.transform(points), moved, strict=True):
+        text.set_position(to_data.transform((x + dx, y + dy)))
+        if np.hypot(dx, dy) > 12:  # a label pushed far from its point gets a line back to it
+            ax.plot(*zip(to_data.transform((x, y)), to_data.transform((x + dx, y + dy)), strict=True), lw=0.3,
+                    color="grey")
+    fig.savefig(path, format="png")
+    drawn = np.array([t.get_window_extent(renderer).extents for t in texts])
+    plt.close(fig)
+    return Map(Path(path), method, [t.get_text() for t in texts], drawn)
+
+
+def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = None, tsv_dir: Path | None = None,
+              words: list[str] = (), queries: list[str] = (), k: int = 8) -> Visualization:
+    """(Re)write the run's projector files (its ``top`` most frequent words, default all) and its map
+    (``words``, or ``queries`` with their ``k`` neighbours, or frequent words) for a checkpoint."""
+    import tensorflow as tf
+
+    from w2v.summaries import Summaries
+
     run_dir = Path(run_dir)
     if top is not None and top <= 0:
         raise W2VError(f"--top {top}: must be a positive number of words")
-    vocab, vectors, step = runs.load_embedding(run_dir, checkpoint)
-    note = ""
+    vocab, table, step = runs.load_embedding(run_dir, checkpoint)
+    config = runs.load_config(run_dir)
+    notes = []
     rows = len(vocab) if top is None else top
     if rows > len(vocab):
-        note = f"--top {top} is larger than the vocabulary; using all {len(vocab)} words"
+        notes.append(f"--top {top} is larger than the vocabulary; using all {len(vocab)} words")
         rows = len(vocab)
-    words, vectors = vocab.words[:rows], vectors[:rows]
-    files = [projector.write(run_dir, vectors, words)]
-    png = projector.render_map(vectors, words, run_dir / projector.MAP_FILE, labels=min(labels, rows))
+    files = [projector.write(run_dir, table[:rows], vocab.words[:rows])]
+    vectors = Vectors(vocab.words, table, lowercase=config.data.lowercase)
+    chosen, groups, unknown = choose(vectors, list(words), list(queries), k)
+    if unknown:
+        notes.append(unknown)
+    drawn = render_map(table[[vocab.index[w] for w in chosen]], chosen, run_dir / MAP_FILE, groups,
+                       f"{run_dir.name}, step {step}: ", config.run.seed)
+    png = drawn.path
     files.append(png)
     summaries = Summaries(run_dir)
-    image = tf.io.decode_png(tf.io.read_file(str(png)))
     with summaries.writer.as_default(step=step):
-        tf.summary.image("embedding_map", image[None])
+        tf.summary.image("embedding_map", tf.io.decode_png(tf.io.read_file(str(png)))[None])
     summaries.flush()
     if tsv_dir is not None:
         try:
-            files += projector.write_tsv(Path(tsv_dir), vectors, words)
+            files += projector.write_tsv(Path(tsv_dir), table[:rows], vocab.words[:rows])
         except OSError as e:
             raise W2VError(f"--tsv {tsv_dir}: cannot be written ({e.strerror})") from None
-    return Visualization(step, rows, note, files)
+    return Visualization(step, rows, "; ".join(notes), files, drawn.labels)

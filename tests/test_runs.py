@@ -1,0 +1,48 @@
+"""Run directories: where checkpoints go, finding runs by name, and refusing to overwrite."""
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import small_config
+from w2v import meta, runs, trainer
+from w2v.cli import cli
+from w2v.errors import W2VError
+
+
+def test_checkpoints_beside_runs_are_linked_from_the_run(tmp_path, planted):
+    cfg = small_config(planted, tmp_path / "runs", train__steps=40, checkpoint__dir=tmp_path / "checkpoints")
+    run_dir = tmp_path / "runs" / "exp"
+    trainer.train(cfg, run_dir, show_progress=False, stop_at=20)
+    link = runs.checkpoint_dir(run_dir)
+    assert link.is_symlink() and link.resolve() == (tmp_path / "checkpoints" / "exp").resolve()
+    assert sorted(p.name for p in (tmp_path / "checkpoints" / "exp").glob("*.index")) == ["ckpt-20.index"]
+    # The run resumes, evaluates and exports through the link, also after the run directory moved.
+    os.rename(run_dir, tmp_path / "runs" / "moved")
+    run_dir = tmp_path / "runs" / "moved"
+    assert trainer.resume(run_dir, show_progress=False).step == 40
+    assert (tmp_path / "checkpoints" / "exp" / "ckpt-40.index").exists()
+    assert CliRunner().invoke(cli, ["eval", str(run_dir), "--json"]).exit_code == 0
+    # Another run of the same name would land on these checkpoints: refused before anything is written.
+    with pytest.raises(W2VError, match="checkpoint.dir: .*exp already holds checkpoints of another run"):
+        trainer.train(cfg, tmp_path / "runs" / "exp", show_progress=False)
+    assert not (tmp_path / "runs" / "exp").exists()
+    with pytest.raises(W2VError, match="checkpoint.dir cannot change"):
+        trainer.resume(run_dir, [f"checkpoint.dir={tmp_path / 'elsewhere'}"])
+    assert meta.read(run_dir)["status"] == "completed"
+
+
+def test_a_sweep_members_checkpoints_keep_its_path(tmp_path):
+    cfg = small_config("x", tmp_path / "runs", checkpoint__dir=tmp_path / "ck")
+    assert runs._checkpoint_home(tmp_path / "runs" / "sw" / "a", cfg) == (tmp_path / "ck" / "sw" / "a").resolve()
+    assert runs._checkpoint_home(tmp_path / "elsewhere" / "b", cfg) == (tmp_path / "ck" / "b").resolve()
+    assert runs._checkpoint_home(tmp_path / "runs" / "a", small_config("x", tmp_path)) is None
+
+
+def test_find_takes_paths_or_names_under_the_runs_directory(tmp_path):
+    (tmp_path / "runs" / "sweep" / "member").mkdir(parents=True)
+    assert runs.find("sweep/member", tmp_path / "runs") == tmp_path / "runs" / "sweep" / "member"
+    assert runs.find(tmp_path / "runs" / "sweep", tmp_path / "other") == tmp_path / "runs" / "sweep"
+    assert runs.find("nothing", tmp_path / "runs") == Path("nothing")

@@ -1,0 +1,66 @@
+"""w2v sweep: a grid of runs that survives failures, skips what is done and resumes what was stopped."""
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tests.conftest import planted_corpus
+from w2v import config as config_lib
+from w2v import meta, sweep, trainer
+from w2v.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_sweep_runs_the_grid_survives_a_failure_and_skips_done_work(tmp_path):
+    corpus = planted_corpus(tmp_path / "planted.txt", sentences=400)
+    # 36 planted words are seen about 67 times each and 30 fillers about 40 times: min_count=50 keeps
+    # a vocabulary of 36, too small for 40 negatives, so exactly one combination fails.
+    args = ["sweep", "--config", ROOT / "configs" / "tiny.yaml", "--grid", "data.min_count=1,50",
+            "--grid", "model.num_sampled=4,40", "--set", f"data.corpus={corpus}",
+            "--set", "train.steps=20", "--set", f"run.output_dir={tmp_path / 'runs'}", "--parallel", "2"]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "3 completed, 1 failed" in first.output
+    assert "failed min_count-50_num_sampled-40: error: config key model.num_sampled: 40 must be smaller" \
+        in first.output
+    sweep_dir = next((tmp_path / "runs").iterdir())
+    trials = json.loads((sweep_dir / "sweep.json").read_text())["trials"]
+    assert sorted(t["status"] for t in trials) == ["completed", "completed", "completed", "failed"]
+    assert len(first.stdout.splitlines()) == 2 + 1 + 3  # summary, failure, table header, 3 runs
+    # Progress on stderr: what is to do, each run as it starts and ends.
+    assert "4 of 4 runs to do, 2 at a time" in first.stderr
+    assert "starting min_count-1_num_sampled-4" in first.stderr
+    assert "completed min_count-1_num_sampled-4: step 20" in first.stderr
+    mtimes = {p: p.stat().st_mtime for p in sweep_dir.rglob("meta.json")}
+    again = invoke(*args)
+    assert again.exit_code == 0 and "3 completed, 1 failed" in again.output
+    assert {p: p.stat().st_mtime for p in sweep_dir.rglob("meta.json")} == mtimes
+
+
+def test_bad_grid_is_refused(tmp_path):
+    result = invoke("sweep", "--config", ROOT / "configs" / "tiny.yaml", "--grid", "model.nope=1,2")
+    assert result.exit_code == 2 and "unknown config key model.nope" in result.stderr
+    assert invoke("sweep", "--config", ROOT / "configs" / "tiny.yaml", "--grid", "oops").exit_code == 2
+
+
+def test_a_sweep_resumes_a_run_that_was_stopped(tmp_path):
+    corpus = planted_corpus(tmp_path / "planted.txt", sentences=400)
+    config = ROOT / "configs" / "tiny.yaml"
+    grid = ["model.embedding_dim=8,12"]
+    sets = [f"data.corpus={corpus}", "data.min_count=1", "train.steps=30", f"run.output_dir={tmp_path / 'runs'}"]
+    _, trials = sweep.plan(config, grid, sets)
+    stopped = trials[0]
+    trainer.train(config_lib.load(config, sets + stopped.overrides), stopped.run_dir, show_progress=False, stop_at=10)
+    assert meta.read(stopped.run_dir)["status"] == "interrupted"
+    result = invoke("sweep", "--config", config, *[a for g in grid for a in ("--grid", g)],
+                    *[a for s in sets for a in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    assert f"resuming {stopped.name}" in result.stderr and f"starting {trials[1].name}" in result.stderr
+    record = meta.read(stopped.run_dir)
+    assert record["status"] == "completed" and record["step"] == 30 and len(record["sessions"]) == 2

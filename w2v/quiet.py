@@ -1,0 +1,60 @@
+"""TensorFlow without its start-up noise on stderr.
+
+Importing TensorFlow, and its first look for devices, print lines from C++ before its logging is set
+up, so TF_CPP_MIN_LOG_LEVEL cannot silence them ("All log messages before absl::InitializeLog()",
+"Could not find cuda drivers", "failed call to cuInit", oneDNN and CPU-feature notes). ``tensorflow()``
+does both with the process's stderr file descriptor held in a temporary file, then writes back every
+line that is not such a note: a real error still shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from types import ModuleType
+
+# Notes TensorFlow prints while it starts on a machine without a GPU (or with one it cannot use).
+NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IWE]\d{4} [\d:. ]+\d+ (cudart_stub|cuda_platform|cuda_executor|cuda_diagnostics|cuda_dnn|cuda_fft|cuda_blas"
+    r"|port|cpu_feature_guard|gpu_device|dso_loader)\.cc:\d+\] .*"
+    r"|To enable the following instructions: .*|rebuild TensorFlow with the appropriate compiler flags\.)\s*$")
+
+
+@contextlib.contextmanager
+def _held_stderr() -> Iterator[list[str]]:
+    """Everything written to file descriptor 2 inside the block, as lines (given back afterwards)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    lines: list[str] = []
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines.extend(held.read().decode("utf-8", "replace").splitlines())
+
+
+def tensorflow() -> ModuleType:
+    """Import TensorFlow and let it find its devices, keeping only what is not start-up noise on stderr;
+    its Python warnings are kept for errors."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with _held_stderr() as lines:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    for line in lines:
+        if not NOISE.match(line):
+            print(line, file=sys.stderr)
+    tf.get_logger().setLevel(logging.ERROR)
+    return tf
