@@ -13,7 +13,7 @@ from w2v.vocab import EncodedCorpus
 # Rough training speeds, in (centre, context) pairs a second and thread at dimension 128 on a current
 # CPU core: the fused engine's deterministic mode and Hogwild, and the tf kernel's whole process. The
 # README and benchmarks/speed_vs_gensim.py have measured figures; these only size the estimate.
-PAIRS_PER_SECOND = {"fused": 1.3e6, "hogwild": 1.6e6, "tf": 2.5e5}
+PAIRS_PER_SECOND = {"fused": 1.0e6, "hogwild": 1.3e6, "tf": 2.5e5}
 RUNTIME_BYTES = 700 << 20  # TensorFlow, the input pipeline's buffers and Python
 
 

@@ -33,14 +33,15 @@ class StopSignals:
         """Replaces the default handlers (KeyboardInterrupt, termination); the watcher does the work."""
 
     def _watch(self, read_fd: int) -> None:
+        newline = "\n" if sys.stderr.isatty() else ""  # off the progress bar's line
         while chunk := os.read(read_fd, 64):
             for signum in chunk:
                 if signum not in SIGNALS:
                     continue
                 if self.received is None:
                     self.received = signum
-                    print(f"{signal.Signals(signum).name}: stopping after the current steps and saving a checkpoint "
-                          f"(press Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
+                    print(f"{newline}{signal.Signals(signum).name}: stopping after the current steps and saving a "
+                          f"checkpoint (press Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
                 elif signum == signal.SIGINT:
                     print("aborted; the last checkpoint stays, continue with `w2v resume`", file=sys.stderr,
                           flush=True)

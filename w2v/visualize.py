@@ -114,8 +114,8 @@ class Map:
 
 
 def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[int] | None = None,
-               title: str = "", seed: int = 0) -> Map:
-    """A PNG of ``words`` laid out in 2-D, one colour a group, every word labelled."""
+               title: str = "", seed: int = 0, legend: list[str] = ()) -> Map:
+    """A PNG of ``words`` laid out in 2-D, one colour a group (named by ``legend``), every word labelled."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,6 +129,10 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     texts = [ax.text(x, y, word, fontsize=8, color=f"C{g % 10}" if max(groups) else "black", ha="left",
                      va="bottom") for (x, y), word, g in zip(points, words, groups, strict=True)]
     ax.set_title(f"{title}{method} of {len(words)} words")
+    for group, name in enumerate(legend):
+        ax.scatter([], [], s=30, c=f"C{group % 10}", label=name)
+    if legend:
+        ax.legend(loc="upper right", fontsize=9, title="neighbours of")
     ax.set_xticks([])
     ax.set_yticks([])
     # Limits fixed first, with room for labels pushed outwards: the pixel boxes below must stay where they are.
@@ -177,7 +181,8 @@ def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = No
     if unknown:
         notes.append(unknown)
     drawn = render_map(table[[vocab.index[w] for w in chosen]], chosen, run_dir / MAP_FILE, groups,
-                       f"{run_dir.name}, step {step}: ", config.run.seed)
+                       f"{run_dir.name}, step {step}: ", config.run.seed,
+                       [chosen[groups.index(g)] for g in sorted(set(groups))] if queries else [])
     png = drawn.path
     files.append(png)
     summaries = Summaries(run_dir)
