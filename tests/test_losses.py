@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from w2v import config as config_lib
-from w2v import losses
+from w2v import losses, schema
 from w2v.model import Word2Vec
 
 V, D, B, K = 30, 6, 12, 4
@@ -77,4 +77,4 @@ def test_the_registry_decides_biases_and_their_start():
     np.testing.assert_allclose(losses.get("nce").biases_at_start(noise, 5), np.log(5 * noise), rtol=1e-6)
     assert not losses.get("neg").biases_at_start(noise, 5).any() and not losses.get("neg").biases
     assert {name for name, loss in losses.LOSSES.items() if loss.fused} == {"nce", "neg"}
-    assert config_lib.ModelConfig.__dataclass_fields__["loss"].metadata["choices"] == tuple(losses.LOSSES)
+    assert schema.ModelConfig.__dataclass_fields__["loss"].metadata["choices"] == tuple(losses.LOSSES)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from w2v.config import EvalConfig
 from w2v.errors import W2VError
 from w2v.export import FORMATS
+from w2v.schema import EvalConfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

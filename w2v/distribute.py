@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from w2v.config import DistributeConfig
 from w2v.errors import W2VError
+from w2v.schema import DistributeConfig
 
 log = logging.getLogger(__name__)
 

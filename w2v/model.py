@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v import losses
-from w2v.config import ModelConfig
+from w2v.schema import ModelConfig
 
 Sharded = tf.__internal__.distribute.ShardedVariable
 

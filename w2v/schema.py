@@ -1,0 +1,158 @@
+"""The config schema: every section and key, with its type, default, help text and the constraints
+validation enforces. The one source of defaults and documentation (w2v/config.py loads and checks
+configs against it; the README's reference table is generated from it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from w2v.losses import LOSSES
+
+
+def _opt(default: Any, help: str, *, choices: tuple = (), lo: Any = None, hi: Any = None,
+         lo_open: bool = False) -> Any:
+    """A schema field: default, help text, and the constraints validation enforces."""
+    return field(default=default, metadata={"help": help, "choices": choices, "lo": lo, "hi": hi,
+                                            "lo_open": lo_open})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str | None = _opt(None, "Run name; default: <config stem>-<timestamp>.")
+    output_dir: str = _opt("runs", "Directory under which run directories are created.")
+    seed: int = _opt(0, "Seeds initialisation, subsampling, windows and negatives.", lo=0)
+    device: str = _opt("auto", "Where to train: auto (GPU if present), cpu or gpu.",
+                       choices=("auto", "cpu", "gpu"))
+    deterministic: bool = _opt(False, "Turn on TensorFlow op determinism (bit-exact reruns on GPU too).")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    corpus: str = _opt("gensim:all", "Text file (.txt/.gz/.bz2/.zip), a directory of them, 'text8', "
+                       "or a bundled gensim corpus: gensim:lee, gensim:wiki, gensim:all.")
+    lowercase: bool = _opt(True, "Lowercase the text before tokenising.")
+    tokenizer: str = _opt("words", "words: runs of letters/digits/apostrophes; whitespace: split on spaces.",
+                          choices=("words", "whitespace"))
+    min_count: int = _opt(5, "Drop words seen fewer times than this.", lo=1)
+    max_vocab: int | None = _opt(None, "Keep at most this many most frequent words (null: no limit).", lo=1)
+    subsample: float = _opt(1e-3, "Mikolov's frequent-word subsampling threshold t (0 turns it off).",
+                            lo=0.0, hi=1.0)
+    window: int = _opt(5, "Maximum window radius; a reduced radius is drawn per centre word.", lo=1, hi=50)
+    chunk_tokens: int = _opt(65536, "Tokens per pipeline chunk (pairs are made a chunk at a time).",
+                             lo=1024)
+    cache_dir: str = _opt("~/.cache/w2v", "Where downloaded corpora (text8) and tokenised corpora (int32 shards, "
+                          "written on first use) are kept.")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    architecture: str = _opt("skipgram", "skipgram predicts context from centre; cbow the reverse.",
+                             choices=("skipgram", "cbow"))
+    embedding_dim: int = _opt(128, "Embedding size.", lo=1)
+    loss: str = _opt("nce", "; ".join(f"{name}: {loss.help}" for name, loss in LOSSES.items()) + ".",
+                     choices=tuple(LOSSES))
+    num_sampled: int | None = _opt(None, "Noise words: per example for nce and neg (the fused kernel shares one "
+                                   "draw among a centre word's pairs), per batch for sampled_softmax; null: "
+                                   + ", ".join(f"{n} for {name}" for name, loss in LOSSES.items() if loss.sampled
+                                               for n in [loss.num_sampled]) + ".", lo=1)
+    noise: str = _opt("unigram", "Noise distribution: unigram (counts^noise_power) or log_uniform (Zipf).",
+                      choices=("unigram", "log_uniform"))
+    noise_power: float = _opt(0.75, "Exponent on counts for the unigram noise distribution.", lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int | None = _opt(None, "Training examples per step; null: 16384 for the fused kernel (whose SGD "
+                                  "goes a window at a time, so a batch is a unit of work only), 1024 for the tf "
+                                  "kernel (which sums a batch's gradients, so large batches learn less).", lo=1)
+    epochs: int = _opt(5, "Passes over the corpus.", lo=1)
+    steps: int | None = _opt(None, "Stop after this many global steps instead (null: use epochs).", lo=1)
+    optimizer: str = _opt("sgd", "sgd (sparse row updates), adagrad or adam (lazy, sparse rows).",
+                          choices=("sgd", "adagrad", "adam"))
+    learning_rate: float | None = _opt(None, "Initial learning rate. The loss is summed over the batch, so for sgd "
+                                       "it applies per example, like word2vec's alpha; null: word2vec's 0.025 for "
+                                       "skipgram and 0.05 for cbow with sgd, 0.01 for adagrad and adam.",
+                                       lo=0.0, lo_open=True)
+    min_learning_rate: float = _opt(0.0001, "Floor of the linear decay, as a fraction of learning_rate.",
+                                    lo=0.0, hi=1.0)
+    clip: str = _opt("none", "Gradient clipping: none, value, norm (per tensor) or global_norm.",
+                     choices=("none", "value", "norm", "global_norm"))
+    clip_value: float = _opt(5.0, "Threshold for gradient clipping.", lo=0.0, lo_open=True)
+    steps_per_call: int = _opt(50, "Training steps run inside one tf.function call.", lo=1)
+    kernel: str = _opt("auto", "fused: each step is one C++ op doing word2vec's SGD a window at a time (losses "
+                       + ", ".join(name for name, loss in LOSSES.items() if loss.fused) + ", skipgram or cbow, sgd, "
+                       "no clipping, one CPU device; built with g++ on first use). tf: TensorFlow's gather and "
+                       "scatter ops (every loss and optimizer, GPUs, tf.distribute). auto: fused where it applies "
+                       "and builds, else tf.", choices=("auto", "fused", "tf"))
+    threads: int | None = _opt(None, "Threads of the fused kernel; null: the cores this process may use. Runs are "
+                               "bit-identical whatever the number (unless train.hogwild).", lo=1, hi=256)
+    hogwild: bool = _opt(False, "Fused kernel: let threads update the tables without locks or order, as word2vec.c "
+                         "and gensim do: faster, but no two runs give the same vectors.")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    dir: str | None = _opt(None, "Where checkpoints go: null keeps them inside the run directory; a directory "
+                           "(like checkpoints, beside runs) holds each run's under the run's name, and the run "
+                           "directory links to them, so bulky checkpoints and light run logs can be kept, synced "
+                           "and cleaned apart.")
+    every_n_steps: int = _opt(1000, "Save a checkpoint every N global steps (and at the end).", lo=1)
+    max_to_keep: int = _opt(5, "Checkpoints kept; older ones are deleted.", lo=1)
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    scalars_every_n_steps: int = _opt(100, "Write loss, learning rate, words/s, gradient norm every N steps.",
+                                      lo=1)
+    histograms_every_n_steps: int = _opt(1000, "Write weight and gradient histograms every N steps.", lo=1)
+    graph: bool = _opt(True, "Write the graph of one training step once.")
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    top_n: int = _opt(10000, "Words given to TensorBoard's projector (the most frequent ones).", lo=1)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every_n_steps: int = _opt(0, "Evaluate during training every N global steps (0: only with `w2v eval`).", lo=0)
+    analogies: str = _opt("default", "Analogy files, comma-separated; default: gensim's questions-words.txt; "
+                          "none: skip.")
+    similarity: str = _opt("default", "Word-pair files, comma-separated; default: gensim's WordSim-353 and "
+                           "SimLex-999; none: skip.")
+    restrict: int = _opt(30000, "Answer analogies from this many most frequent words.", lo=1)
+    method: str = _opt("add", "Analogy method: add (3CosAdd) or mul (3CosMul).", choices=("add", "mul"))
+
+
+@dataclass(frozen=True)
+class DistributeConfig:
+    strategy: str = _opt("default", "tf.distribute strategy: default (one device), mirrored (all local GPUs, or "
+                         "distribute.cpu_devices logical CPUs), multi_worker (MultiWorkerMirrored over the TF_CONFIG "
+                         "cluster) or parameter_server (TF_CONFIG cluster with chief, worker and ps tasks). "
+                         "train.batch_size is per replica.",
+                         choices=("default", "mirrored", "multi_worker", "parameter_server"))
+    num_shards: int = _opt(1, "parameter_server: split the embedding and output tables row-wise into this many "
+                           "shards over the ps tasks.", lo=1)
+    cpu_devices: int = _opt(1, "Split the host CPU into this many logical devices (mirrored uses them when there "
+                            "is no GPU; for trying a strategy on one machine).", lo=1, hi=64)
+
+
+@dataclass(frozen=True)
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    distribute: DistributeConfig = field(default_factory=DistributeConfig)
+
+
+def sections() -> dict[str, type]:
+    """Section name -> its dataclass, in order."""
+    return {f.name: f.type if isinstance(f.type, type) else globals()[f.type] for f in dataclasses.fields(Config)}
