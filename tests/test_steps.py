@@ -37,3 +37,11 @@ def test_every_kernel_says_what_it_cannot_train(tmp_path):
     assert "it trains the losses nce, neg" in steps.KERNELS["fused"].cannot(config, strategy)
     assert steps.KERNELS["fused"].cannot(small_config("x", tmp_path, train__clip="norm"), strategy)
     assert steps.KERNELS["fused"].cannot(small_config("x", tmp_path), strategy) is None
+
+
+def test_the_config_offers_the_registered_kernels():
+    # The schema loads without TensorFlow, so it names the kernels itself; this keeps the two in step.
+    from w2v import schema
+
+    choices = schema.TrainConfig.__dataclass_fields__["kernel"].metadata["choices"]
+    assert set(choices) == {"auto", *steps.KERNELS}
