@@ -1,7 +1,7 @@
 """What the training loop does besides training: each periodic side effect is a small object with its
 period in global steps (``every``; None: after every call), called when due, and once more at the end.
 
-The loop (w2v/trainer.py) ends every call exactly on the next step some action is due, so summaries and
+The loop (w2v/loop.py) ends every call exactly on the next step some action is due, so summaries and
 checkpoints land on ``step % N == 0``.
 """
 
@@ -36,7 +36,7 @@ class Clock:
     words_per_sec: float = 0.0
     exhausted: bool = False  # the data ran out
     started: float = field(default_factory=time.perf_counter)
-    start_position: int = -1
+    start_position: int = field(init=False)  # where this session started
     interval: list[float] = field(default_factory=lambda: [0.0, 0])  # loss sum and steps since the last scalars
 
     def __post_init__(self) -> None:
@@ -76,9 +76,10 @@ class Clock:
 
 class Action:
     every: int | None = None
+    at_first_step = False  # also due at step 1, so that even a run stopped early has a record
 
     def due(self, step: int) -> bool:
-        return self.every is None or (step > 0 and step % self.every == 0)
+        return self.every is None or (step > 0 and step % self.every == 0) or (self.at_first_step and step == 1)
 
     def __call__(self, clock: Clock) -> None:
         """Act at a due step."""
@@ -88,15 +89,13 @@ class Action:
 
 
 class Scalars(Action):
-    """Loss, learning rate, words/s (and the gradient norm where there are gradients), also at step 1
-    so that even a run stopped early shows a point."""
+    """Loss, learning rate, words/s (and the gradient norm where there are gradients)."""
+
+    at_first_step = True
 
     def __init__(self, every: int, summaries: Summaries, norms: bool, clock: Clock) -> None:
         self.every, self.summaries, self.norms = every, summaries, norms
         self.tick = (time.perf_counter(), clock.position)
-
-    def due(self, step: int) -> bool:
-        return step == 1 or super().due(step)
 
     def __call__(self, clock: Clock) -> None:
         now, position = time.perf_counter(), clock.position
@@ -140,11 +139,10 @@ class Evaluation(Action):
 class Record(Action):
     """Progress, loss and wall time in meta.json."""
 
+    at_first_step = True
+
     def __init__(self, every: int, meta: RunMeta) -> None:
         self.every, self.meta = every, meta
-
-    def due(self, step: int) -> bool:
-        return step == 1 or super().due(step)
 
     def __call__(self, clock: Clock) -> None:
         self.meta.update(step=clock.step, total_steps=clock.total_steps, progress=clock.progress,
