@@ -28,7 +28,7 @@ OUTPUT_WEIGHTS = key("model", "nce_weights")
 OUTPUT_BIASES = key("model", "nce_biases")
 STEP = key("step")
 EXAMPLES = key("examples")
-ITERATOR = "data/"  # the prefix of the saved tf.data iterator's keys
+ITERATOR = "data"  # the saved tf.data iterator (its keys start with "data/")
 
 
 class TrainState:
@@ -52,7 +52,7 @@ class TrainState:
         """The checkpoint of this state, with the data iterator when it can be saved."""
         model = tf.train.Checkpoint(embedding=self.model.embedding, nce_weights=self.model.output_weights,
                                     nce_biases=self.model.output_biases)
-        extra = {"data": iterator} if iterator is not None else {}
+        extra = {ITERATOR: iterator} if iterator is not None else {}
         return tf.train.Checkpoint(model=model, optimizer=self.optimizer, step=self.step, position=self.position,
                                    epochs_done=self.epochs_done, data_epoch=self.data_epoch, examples=self.examples,
                                    **extra)
@@ -88,4 +88,4 @@ def holds_iterator(path: str | None) -> bool:
     """Whether a checkpoint holds the data iterator (runs trained without a distributed strategy save
     it; the others are positioned by their examples counter). Reads the index only, which a save
     killed halfway leaves intact; a run without checkpoints will save it."""
-    return path is None or any(name.startswith(ITERATOR) for name, _ in tf.train.list_variables(path))
+    return path is None or any(name.startswith(f"{ITERATOR}/") for name, _ in tf.train.list_variables(path))

@@ -54,8 +54,8 @@ def load_corpus(config: Config, show_progress: bool = False) -> vocab_lib.Encode
                                    data.tokenizer, data.lowercase, progress=show_progress)
     encoded = vocab_lib.select(sharded, data.min_count, data.max_vocab, source=data.corpus)
     size = len(encoded.vocab)
-    k = config.model.num_sampled
-    if losses.get(config.model.loss).sampled and k is not None and k >= size:
+    k = config_lib.resolve(config).model.num_sampled
+    if losses.get(config.model.loss).sampled and k >= size:
         raise W2VError(f"config key model.num_sampled: {k} must be smaller than the vocabulary ({size} words "
                        f"after min_count={data.min_count})")
     return encoded
