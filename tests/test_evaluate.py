@@ -156,6 +156,9 @@ def test_unknown_word_suggests_spellings(tiny_run):
     result = invoke("neighbors", tiny_run, "goverment")
     assert result.exit_code == 2
     assert "word 'goverment' is not in the vocabulary; did you mean government" in result.stderr
+    none_known = invoke("neighbors", tiny_run, "goverment", "zzzqqq")
+    assert none_known.exit_code == 2 and len(none_known.stderr.strip().splitlines()) == 1
+    assert "'goverment'" in none_known.stderr and "'zzzqqq'" in none_known.stderr
 
 
 def test_queries_are_lowercased_like_the_corpus_and_unknown_words_do_not_cancel_the_others(tiny_run):

@@ -29,6 +29,19 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+class RunDir(click.ParamType):
+    """A run directory given as a path, or as a name under runs/ (as `w2v runs` lists it)."""
+
+    name = "run"
+
+    def convert(self, value: str | Path, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from w2v import runs
+
+        return runs.find(value)
+
+
+RUN = RunDir()
+
 # The commands that load TensorFlow: its start-up noise is kept off their stderr (unless --debug).
 NEEDS_TENSORFLOW = {"train", "resume", "eval", "neighbors", "export", "visualize"}
 
@@ -94,15 +107,15 @@ def config_command(config_path: str | None, overrides: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", type=RUN)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a saved config key, e.g. "
               "train.epochs=10 to extend a finished run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def resume(run_dir: str, overrides: tuple[str, ...], quiet: bool) -> None:
+def resume(run_dir: Path, overrides: tuple[str, ...], quiet: bool) -> None:
     """Continue a run from its latest checkpoint."""
-    from w2v import runs, trainer
+    from w2v import trainer
 
-    _report(trainer.resume(runs.find(run_dir), list(overrides), show_progress=not quiet))
+    _report(trainer.resume(run_dir, list(overrides), show_progress=not quiet))
 
 
 def _vectors(run_dir: Path, checkpoint: str | None):
@@ -114,7 +127,7 @@ def _vectors(run_dir: Path, checkpoint: str | None):
 
 
 @cli.command("eval")
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", type=RUN)
 @click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
 @click.option("--analogies", "analogy_files", multiple=True, type=click.Path(), help="Google-format analogy file "
               "(repeatable; default: questions-words.txt bundled with gensim).")
@@ -125,70 +138,67 @@ def _vectors(run_dir: Path, checkpoint: str | None):
 @click.option("--method", type=click.Choice(["add", "mul"]), default=EvalConfig().method, show_default=True,
               help="3CosAdd or 3CosMul.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_command(run_dir: str, checkpoint: str | None, analogy_files: tuple[str, ...],
+def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str, ...],
                  similarity_files: tuple[str, ...], restrict: int, method: str, as_json: bool) -> None:
     """Score a run's vectors on analogy and word-similarity benchmarks."""
     import json
 
-    from w2v import evaluate, runs
+    from w2v import evaluate
 
     default_analogies, default_similarity = evaluate.default_files()
     analogies = [Path(f) for f in analogy_files] or ([] if similarity_files else default_analogies)
     similarity = [Path(f) for f in similarity_files] or ([] if analogy_files else default_similarity)
     evaluator = evaluate.Evaluator(analogies, similarity, restrict, method)
-    run = runs.find(run_dir)
-    vectors, step = _vectors(run, checkpoint)
+    vectors, step = _vectors(run_dir, checkpoint)
     report = evaluator(vectors, step)
-    evaluate.record(report, run)
+    evaluate.record(report, run_dir)
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", type=RUN)
 @click.argument("words", nargs=-1)
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours per word.")
 @click.option("--analogy", nargs=3, default=None, metavar="A B C", help="Answer 'A is to B as C is to ?'.")
 @click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
-def neighbors(run_dir: str, words: tuple[str, ...], k: int, analogy: tuple[str, str, str] | None,
+def neighbors(run_dir: Path, words: tuple[str, ...], k: int, analogy: tuple[str, str, str] | None,
               checkpoint: str | None) -> None:
     """Cosine nearest neighbours of WORDS, or the answers to an analogy. Unknown words are named (with
     the closest known spellings) and the others answered; the exit code is 2 only if none could be."""
-    from w2v import runs
-
     if not words and not analogy:
         raise W2VError("neighbors: give one or more words, or --analogy A B C")
-    vectors, _ = _vectors(runs.find(run_dir), checkpoint)
+    vectors, _ = _vectors(run_dir, checkpoint)
     answers, unknown = vectors.nearest(list(words), k)
     if analogy:
         answers.insert(0, vectors.analogy(*analogy, k))
+    if not answers:
+        raise W2VError("; ".join(str(e) for e in unknown))
     for answer in answers:
         click.echo(answer.query)
         for word, sim in answer.neighbours:
             click.echo(f"  {sim:7.4f}  {word}")
-    for error in unknown[:-1] if not answers else unknown:
+    for error in unknown:
         click.echo(f"error: {error}", err=True)
-    if not answers:
-        raise unknown[-1]
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", type=RUN)
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="word2vec", show_default=True,
               help="; ".join(f"{name}: {f.help}" for name, f in FORMATS.items()) + ".")
 @click.option("-o", "--output", required=True, type=click.Path(), help="File to write.")
 @click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
-def export(run_dir: str, fmt: str, output: str, checkpoint: str | None) -> None:
+def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None:
     """Write a run's vectors for other tools (gensim, word2vec.c, numpy)."""
     from w2v import export as export_lib
     from w2v import runs
 
-    vocab, vectors, _ = runs.load_embedding(runs.find(run_dir), checkpoint)
+    vocab, vectors, _ = runs.load_embedding(run_dir, checkpoint)
     for path in export_lib.export(vocab.words, vectors, fmt, Path(output), vocab.counts):
         click.echo(f"wrote {path}")
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", type=RUN)
 @click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
 @click.option("--top", type=int, default=None, help="Projector files for the N most frequent words (default: all).")
 @click.option("--tsv", "tsv_dir", type=click.Path(file_okay=False), default=None,
@@ -197,15 +207,14 @@ def export(run_dir: str, fmt: str, output: str, checkpoint: str | None) -> None:
 @click.option("--neighbors", "queries", default="", metavar="W1,W2,...",
               help="Draw these words and their nearest neighbours, one colour each.")
 @click.option("-k", "k", default=8, show_default=True, type=click.IntRange(min=1), help="Neighbours per word.")
-def visualize(run_dir: str, checkpoint: str | None, top: int | None, tsv_dir: str | None, words: str,
+def visualize(run_dir: Path, checkpoint: str | None, top: int | None, tsv_dir: str | None, words: str,
               queries: str, k: int) -> None:
     """Write TensorBoard projector files and a map of words (embedding_map.png): given words, words and
     their neighbours, or by default 300 frequent words past the first hundred."""
-    from w2v import runs
     from w2v.visualize import visualize as run_visualize
 
     split = lambda text: [w.strip() for w in text.split(",") if w.strip()]  # noqa: E731
-    result = run_visualize(runs.find(run_dir), checkpoint, top, Path(tsv_dir) if tsv_dir else None, split(words),
+    result = run_visualize(run_dir, checkpoint, top, Path(tsv_dir) if tsv_dir else None, split(words),
                            split(queries), k)
     if result.note:
         click.echo(f"note: {result.note}", err=True)
@@ -235,15 +244,15 @@ def runs_command(root: str, sort: str, status: str | None, as_json: bool, wide: 
 
 
 @cli.command()
-@click.argument("run_dirs", nargs=-1, type=click.Path())
+@click.argument("run_dirs", nargs=-1, type=RUN)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare(run_dirs: tuple[str, ...], as_json: bool) -> None:
+def compare(run_dirs: tuple[Path, ...], as_json: bool) -> None:
     """Config keys that differ and metrics, side by side."""
     import json
 
-    from w2v import experiments, runs
+    from w2v import experiments
 
-    comparison = experiments.compare([runs.find(d) for d in run_dirs])
+    comparison = experiments.compare(list(run_dirs))
     click.echo(json.dumps(comparison, indent=2) if as_json else experiments.compare_table(comparison))
 
 
