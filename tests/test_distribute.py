@@ -57,7 +57,7 @@ def test_mirrored_run_resumes_exactly_and_on_one_device(planted, tmp_path):
     moved = trainer.resume(tmp_path / "split", ["distribute.strategy=default", "train.steps=40"],
                            show_progress=False)
     assert moved.step == 40
-    reader = tf.train.load_checkpoint(runs.latest_checkpoint(moved.run_dir))
+    reader = tf.train.load_checkpoint(runs.checkpoint_path(moved.run_dir))
     # 30 steps of 2 x 64 examples, then 10 of 64 on one device, from where the mirrored ones ended.
     assert reader.get_tensor(state.EXAMPLES) == 30 * 128 + 10 * 64
     placement = meta.read(moved.run_dir)["placement"]["word2vec/embedding/embedding"]

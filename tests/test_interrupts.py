@@ -89,4 +89,4 @@ def test_a_second_ctrl_c_aborts_at_once_and_the_last_checkpoint_stays(tmp_path):
         run.proc.kill()
     record = meta.read(run.run_dir)
     assert record["status"] == "interrupted" and record["error"] == "aborted by a second interrupt"
-    assert state.read(runs.latest_checkpoint(run.run_dir)).step >= 10
+    assert state.read(runs.checkpoint_path(run.run_dir)).step >= 10

@@ -48,7 +48,7 @@ def test_a_run_of_the_previous_release_evaluates_exports_and_resumes(tmp_path):
 def test_checkpoint_keys_are_the_format(tmp_path, planted):
     result = trainer.train(small_config(planted, tmp_path, train__steps=10, model__loss="neg"), tmp_path / "run",
                            show_progress=False)
-    path = runs.latest_checkpoint(result.run_dir)
+    path = runs.checkpoint_path(result.run_dir)
     names = dict(tf.train.list_variables(path))
     assert {state.EMBEDDING, state.OUTPUT_WEIGHTS, state.OUTPUT_BIASES, state.STEP, state.EXAMPLES} <= set(names)
     assert state.holds_iterator(path)  # one device: the tf.data iterator is saved

@@ -142,7 +142,7 @@ def test_divergence_stops_the_run_with_advice(tmp_path, planted):
 
     assert meta.read(tmp_path / "run")["status"] == "failed"
     diverged = int(re.search(r"step (\d+)", str(caught.value)).group(1))
-    saved = state.read(runs.latest_checkpoint(tmp_path / "run"))  # saved every step: one comes before
+    saved = state.read(runs.checkpoint_path(tmp_path / "run"))  # saved every step: one comes before
     assert 0 < saved.step < diverged and np.isfinite(saved.embedding).all()
 
 

@@ -35,6 +35,8 @@ class Clock:
     gradient_norm: float = 0.0
     words_per_sec: float = 0.0
     exhausted: bool = False  # the data ran out
+    stop_reason: str | None = None  # why an action ended the run before its end (early stopping)
+    metrics: dict[str, float] = field(default_factory=dict)  # the latest evaluation's
     started: float = field(default_factory=time.perf_counter)
     start_position: int = field(init=False)  # where this session started
     interval: list[float] = field(default_factory=lambda: [0.0, 0])  # loss sum and steps since the last scalars
@@ -131,9 +133,36 @@ class Evaluation(Action):
         self.every, self.evaluate, self.meta = every, evaluate, meta
 
     def __call__(self, clock: Clock) -> None:
-        report = self.evaluate(clock.step)
+        clock.metrics = self.evaluate(clock.step).scalars()
         if self.meta:
-            self.meta.update(metrics=report.scalars())
+            self.meta.update(metrics=clock.metrics)
+
+
+class Best(Action):
+    """The best value so far of one evaluation metric (higher is better), kept in the training state:
+    its checkpoint kept apart (checkpoint.keep_best), and the run stopped once it has not improved for
+    ``patience`` evaluations (eval.early_stop). Runs after the Evaluation of the same step."""
+
+    def __init__(self, every: int, metric: str, best: Any, keep: Checkpoints | None, patience: int | None,
+                 meta: RunMeta | None) -> None:
+        self.every, self.metric, self.best, self.keep, self.patience, self.meta = every, metric, best, keep, \
+            patience, meta
+
+    def __call__(self, clock: Clock) -> None:
+        value = clock.metrics.get(self.metric, math.nan)
+        best, at = self.best.numpy()
+        if value > best:  # never for NaN
+            self.best.assign([value, clock.step])
+            best, at = value, clock.step
+            if self.keep:
+                self.keep.save(clock.step)
+        name = self.metric.removeprefix("eval/")
+        if self.meta and math.isfinite(best):
+            self.meta.update(best={"metric": name, "value": float(best), "step": int(at),
+                                   "checkpoint": bool(self.keep)})
+        if self.patience and clock.step - at >= self.patience * self.every:
+            clock.stop_reason = (f"early stop: {name} has not improved for {self.patience} evaluations "
+                                 f"(best {best:.4g} at step {int(at)})")
 
 
 class Record(Action):

@@ -41,6 +41,9 @@ class RunDir(click.ParamType):
 
 
 RUN = RunDir()
+CHECKPOINT = click.option("--checkpoint", default=None, metavar="best|PATH",
+                          help="Which checkpoint: best (kept by checkpoint.keep_best) or a path prefix (default: the "
+                               "latest).")
 
 # The commands that load TensorFlow: its start-up noise is kept off their stderr (unless --debug).
 NEEDS_TENSORFLOW = {"train", "resume", "eval", "neighbors", "export", "visualize"}
@@ -128,7 +131,7 @@ def _vectors(run_dir: Path, checkpoint: str | None):
 
 @cli.command("eval")
 @click.argument("run_dir", type=RUN)
-@click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
+@CHECKPOINT
 @click.option("--analogies", "analogy_files", multiple=True, type=click.Path(), help="Google-format analogy file "
               "(repeatable; default: questions-words.txt bundled with gensim).")
 @click.option("--similarity", "similarity_files", multiple=True, type=click.Path(), help="'w1 w2 score' file "
@@ -160,7 +163,7 @@ def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str
 @click.argument("words", nargs=-1)
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours per word.")
 @click.option("--analogy", nargs=3, default=None, metavar="A B C", help="Answer 'A is to B as C is to ?'.")
-@click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
+@CHECKPOINT
 def neighbors(run_dir: Path, words: tuple[str, ...], k: int, analogy: tuple[str, str, str] | None,
               checkpoint: str | None) -> None:
     """Cosine nearest neighbours of WORDS, or the answers to an analogy. Unknown words are named (with
@@ -186,7 +189,7 @@ def neighbors(run_dir: Path, words: tuple[str, ...], k: int, analogy: tuple[str,
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="word2vec", show_default=True,
               help="; ".join(f"{name}: {f.help}" for name, f in FORMATS.items()) + ".")
 @click.option("-o", "--output", required=True, type=click.Path(), help="File to write.")
-@click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
+@CHECKPOINT
 def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None:
     """Write a run's vectors for other tools (gensim, word2vec.c, numpy)."""
     from w2v import export as export_lib
@@ -199,7 +202,7 @@ def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None
 
 @cli.command()
 @click.argument("run_dir", type=RUN)
-@click.option("--checkpoint", default=None, help="Checkpoint path prefix (default: the latest).")
+@CHECKPOINT
 @click.option("--top", type=int, default=None, help="Projector files for the N most frequent words (default: all).")
 @click.option("--tsv", "tsv_dir", type=click.Path(file_okay=False), default=None,
               help="Also write vectors.tsv + metadata.tsv here for the standalone projector.")

@@ -79,7 +79,23 @@ def from_dict(raw: dict, source: str = "config") -> Config:
                 raise W2VError(f"{source}: unknown config key {name}.{key}{_suggest(key, fields, name)}")
             kwargs[key] = _check_value(f"{name}.{key}", v, hints[key], fields[key].metadata)
         built[name] = cls(**kwargs)
-    return Config(**built)
+    config = Config(**built)
+    _check_together(config, source)
+    return config
+
+
+def watched_metrics(config: Config) -> dict[str, str]:
+    """The config keys that name an evaluation metric to watch, and the names: keep_best's first."""
+    named = {"checkpoint.keep_best": config.checkpoint.keep_best, "eval.early_stop": config.eval.early_stop}
+    return {key: name for key, name in named.items() if name}
+
+
+def _check_together(config: Config, source: str) -> None:
+    """Constraints between keys."""
+    for key, metric in watched_metrics(config).items():
+        if config.eval.every_n_steps == 0:
+            raise W2VError(f"{source}: config key {key}: {metric!r} needs periodic evaluation; set "
+                           f"eval.every_n_steps")
 
 
 def _suggest(key: str, known: Any, section: str | None = None) -> str:

@@ -224,6 +224,12 @@ def configured_files(analogies_spec: str, similarity_spec: str) -> tuple[list[Pa
     return pick(analogies_spec, default_analogies), pick(similarity_spec, default_similarity)
 
 
+def metric_name(name: str) -> str:
+    """A metric's full name as reports and TensorBoard spell it: questions-words/accuracy ->
+    eval/questions-words/accuracy."""
+    return "eval/" + name.removeprefix("eval/")
+
+
 class Evaluator:
     """Evaluation files read and checked once, then applied to any vectors (periodic evaluation)."""
 
@@ -232,6 +238,23 @@ class Evaluator:
         self.questions = [(f, read_analogies(f)) for f in analogy_files]
         self.pairs = [(f, read_pairs(f)) for f in similarity_files]
         self.restrict, self.method = restrict, method
+
+    def metrics(self) -> list[str]:
+        """The metric names its reports hold (``eval/<file stem>/<measure>``)."""
+        empty = Report(0, [AnalogyResult(str(f), self.method, self.restrict, 0, 0, 0) for f, _ in self.questions],
+                       [SimilarityResult(str(f), math.nan, math.nan, 0, 0) for f, _ in self.pairs])
+        return list(empty.scalars())
+
+    def metric(self, key: str, name: str) -> str:
+        """The full name of the metric config key ``key`` names (with or without ``eval/``); a W2VError
+        listing the known ones when this evaluation reports no such metric."""
+        full = metric_name(name)
+        known = self.metrics()
+        if full not in known:
+            names = ", ".join(m.removeprefix("eval/") for m in known) or "none: no evaluation files"
+            raise W2VError(f"config key {key}: {name!r} is not a metric of the configured evaluation (known: "
+                           f"{names})")
+        return full
 
     def __call__(self, vectors: Vectors, step: int) -> Report:
         return Report(step, [analogies(vectors, q, self.restrict, self.method, str(f)) for f, q in self.questions],

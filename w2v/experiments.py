@@ -49,6 +49,8 @@ def describe(run_dir: Path) -> dict[str, Any]:
         "wall_time_s": meta.get("wall_time_s", 0.0),
         "started": meta.get("started"),
         "metrics": latest_metrics(run_dir),
+        "best": meta.get("best"),  # {metric, value, step, checkpoint} with checkpoint.keep_best or eval.early_stop
+        "reason": meta.get("reason"),
     }
 
 
@@ -83,6 +85,11 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _best(best: dict[str, Any] | None) -> str:
+    """A best value and its step: ``qw/acc 0.4123@8000``."""
+    return f"{short_name(best['metric'])} {_fmt(best['value'])}@{best['step']}" if best else "-"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
@@ -104,13 +111,16 @@ def runs_table(records: list[dict[str, Any]], width: int | None = None) -> str:
     if not records:
         return "no runs"
     metric_names = sorted({m for r in records for m in r["metrics"]})
-    header = ["name", "status", "step", "progress", "loss", "wall"] + [short_name(m) for m in metric_names]
+    fixed = ["name", "status", "step", "progress", "loss", "wall"]
+    best = any(r.get("best") for r in records)
+    header = fixed + (["best@step"] if best else []) + [short_name(m) for m in metric_names]
     rows = [[r["name"], r["status"], f"{r['step']}" + (f"/{r['total_steps']}" if r["total_steps"] else ""),
              f"{100 * (r['progress'] or 0):.0f}%", _fmt(r["loss"]), f"{r['wall_time_s']:.0f}s"]
-            + [_fmt(r["metrics"].get(m)) for m in metric_names] for r in records]
+            + ([_best(r.get("best"))] if best else []) + [_fmt(r["metrics"].get(m)) for m in metric_names]
+            for r in records]
     table = _table(header, rows)
-    columns = len(header)
-    while width is not None and columns > 6 and max(len(line) for line in table.splitlines()) > width:
+    columns, least = len(header), len(fixed) + best
+    while width is not None and columns > least and max(len(line) for line in table.splitlines()) > width:
         columns -= 1
         table = _table(header[:columns], [row[:columns] for row in rows])
     hidden = len(header) - columns

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v import actions, evaluate, feeds, fused, projector, runs, steps
+from w2v import config as config_lib
 from w2v import vocab as vocab_lib
 from w2v.actions import Clock
 from w2v.checkpoints import Checkpoints
@@ -44,6 +45,7 @@ class Result:
     words_per_sec: float
     finished: bool = True
     signal: int | None = None
+    reason: str | None = None  # why it completed before its end (early stopping)
     unchanged: bool = False  # resume found the run already at its end and left it as it was
 
 
@@ -60,9 +62,12 @@ class Trainer:
         self.save_iterator = save_iterator and self.feed.saveable
         self.threads = config.train.threads or fused.default_threads()
         noise = corpus.vocab.noise_distribution(config.model.noise, config.model.noise_power)
+        # Watched metrics: keep_best's first, whose best value meta.json records.
+        self.watched = tuple(dict.fromkeys(map(evaluate.metric_name, config_lib.watched_metrics(config).values())))
         with self.strategy.scope():
             model = Word2Vec(len(corpus.vocab), config.model, noise, config.run.seed)
-            self.state = TrainState(model, SparseOptimizer(config.train.optimizer, model.trainable))
+            self.state = TrainState(model, SparseOptimizer(config.train.optimizer, model.trainable),
+                                    self.watched)
         self.total_positions = config.train.epochs * corpus.shards.stream_length
         setting = steps.Setting(config, self.total_positions, self.strategy.num_replicas_in_sync, self.threads)
         step = steps.KERNELS[kernel].build(self.state, setting)
@@ -84,9 +89,11 @@ class Trainer:
         self.state.examples.assign(skip)
         self.feed.start(epoch, skip)
         checkpoint = self.state.checkpoint(self.feed.iterator if self.save_iterator else None)
-        self.checkpoints = Checkpoints(checkpoint, runs.checkpoint_dir(self.run_dir),
-                                       self.config.checkpoint.every_n_steps, self.config.checkpoint.max_to_keep,
-                                       self.state.step)
+        cfg = self.config.checkpoint
+        self.checkpoints = Checkpoints(checkpoint, runs.checkpoint_dir(self.run_dir), cfg.every_n_steps,
+                                       cfg.max_to_keep, self.state.step)
+        self.best_checkpoints = Checkpoints(checkpoint, runs.best_checkpoint_dir(self.run_dir), cfg.every_n_steps,
+                                            1, self.state.step) if cfg.keep_best else None
 
     def restore(self) -> str | None:
         """Restore the newest readable checkpoint and put the data stream where it stopped."""
@@ -133,7 +140,14 @@ class Trainer:
                                       actions.Histograms(cfg.summary.histograms_every_n_steps, summaries,
                                                          self.model.trainable, self.grads)]
         if self.evaluator:
-            todo.append(actions.Evaluation(cfg.eval.every_n_steps, lambda step: self.evaluate(summaries, step), meta))
+            every = cfg.eval.every_n_steps
+            todo.append(actions.Evaluation(every, lambda step: self.evaluate(summaries, step), meta))
+            named = {key: evaluate.metric_name(name) for key, name in config_lib.watched_metrics(cfg).items()}
+            keep, stop = named.get("checkpoint.keep_best"), named.get("eval.early_stop")
+            for i, metric in enumerate(self.watched):
+                todo.append(actions.Best(every, metric, self.state.best[metric],
+                                         self.best_checkpoints if metric == keep else None,
+                                         cfg.eval.patience if metric == stop else None, meta if i == 0 else None))
         todo.append(actions.Checkpointing(self.checkpoints, clock.step))
         todo.append(actions.AtEnd(self.write_projector))
         todo.append(actions.AtEnd(summaries.flush))
@@ -190,11 +204,12 @@ class Trainer:
                 for action in todo:
                     if outcome[0] and action.due(clock.step):
                         action(clock)
-                if clock.exhausted or signals.received:
+                if clock.exhausted or signals.received or clock.stop_reason:
                     break
             clock.close_interval()
             clock.words_per_sec = clock.overall_words_per_sec()
             for action in todo:
                 action.finish(clock)
-        finished = clock.exhausted or (limit is not None and clock.step >= limit)
-        return Result(self.run_dir, clock.step, clock.loss, clock.words_per_sec, finished, signals.received)
+        finished = clock.exhausted or (limit is not None and clock.step >= limit) or clock.stop_reason is not None
+        return Result(self.run_dir, clock.step, clock.loss, clock.words_per_sec, finished, signals.received,
+                      reason=clock.stop_reason)

@@ -88,10 +88,10 @@ class RunMeta:
         self.data.update(fields)
         self.write()
 
-    def end(self, status: str, error: str | None = None) -> None:
-        """Record how the session ended."""
+    def end(self, status: str, error: str | None = None, reason: str | None = None) -> None:
+        """Record how the session ended (``reason``: why a completed run stopped before its end)."""
         self.data["sessions"][-1]["ended"] = _now()
-        self.update(status=status, error=error, ended=_now())
+        self.update(status=status, error=error, reason=reason, ended=_now())
 
     def write(self) -> None:
         """Atomic rewrite of meta.json."""

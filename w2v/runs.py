@@ -19,6 +19,7 @@ from w2v.vocab import Vocab
 CONFIG = "config.yaml"
 VOCAB = "vocab.tsv"
 CHECKPOINTS = "checkpoints"
+BEST = "best"  # --checkpoint best, and the directory under checkpoints/ that holds it
 
 
 def default_name(config_path: str | Path | None, overrides: list[str] = ()) -> str:
@@ -43,6 +44,11 @@ def resolve_run_dir(config: Config, config_path: str | Path | None, overrides: l
 def checkpoint_dir(run_dir: Path) -> Path:
     """Where a run's checkpoints are: its ``checkpoints`` directory, or the link there to them."""
     return Path(run_dir) / CHECKPOINTS
+
+
+def best_checkpoint_dir(run_dir: Path) -> Path:
+    """Where checkpoint.keep_best keeps the best checkpoint of a run."""
+    return checkpoint_dir(run_dir) / BEST
 
 
 def _checkpoint_home(run_dir: Path, config: Config) -> Path | None:
@@ -115,25 +121,32 @@ def load_vocab(run_dir: Path) -> Vocab:
     return Vocab.load(path)
 
 
-def latest_checkpoint(run_dir: Path) -> str:
-    """The newest checkpoint of a run, or a W2VError saying there is none."""
+def checkpoint_path(run_dir: Path, which: str | None = None) -> str:
+    """A run's checkpoint: the newest (``which`` None), the best one (``which`` "best", kept by
+    checkpoint.keep_best) or the path prefix given; a W2VError saying when there is none."""
     import tensorflow as tf
 
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
         raise W2VError(f"run directory {run_dir}: not a w2v run (no {CONFIG})")
-    path = tf.train.latest_checkpoint(str(checkpoint_dir(run_dir)))
+    if which not in (None, BEST):
+        return which
+    path = tf.train.latest_checkpoint(str(best_checkpoint_dir(run_dir) if which else checkpoint_dir(run_dir)))
+    if path is None and which:
+        raise W2VError(f"run directory {run_dir}: has no best checkpoint (it is kept when the run sets "
+                       f"checkpoint.keep_best)")
     if path is None:
         raise W2VError(f"run directory {run_dir}: has no checkpoint yet")
     return path
 
 
 def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab, np.ndarray, int]:
-    """The vocabulary, input embedding and global step of a run's checkpoint (latest by default)."""
+    """The vocabulary, input embedding and global step of a run's checkpoint (the latest, the best or
+    a path prefix: see ``checkpoint_path``)."""
     from w2v import state
 
     vocab = load_vocab(run_dir)
-    saved = state.read(checkpoint or latest_checkpoint(run_dir))
+    saved = state.read(checkpoint_path(run_dir, checkpoint))
     if len(saved.embedding) != len(vocab):
         raise W2VError(f"checkpoint {saved.path}: {len(saved.embedding)} rows for {len(vocab)} words in "
                        f"{Path(run_dir) / VOCAB}")

@@ -101,6 +101,10 @@ class CheckpointConfig:
                            "and cleaned apart.")
     every_n_steps: int = _opt(1000, "Save a checkpoint every N global steps (and at the end).", lo=1)
     max_to_keep: int = _opt(5, "Checkpoints kept; older ones are deleted.", lo=1)
+    keep_best: str | None = _opt(None, "Also keep the checkpoint with the best value of this evaluation metric "
+                                 "(e.g. questions-words/accuracy, wordsim353/spearman; higher is better) in "
+                                 "checkpoints/best, apart from the rolling ones; `--checkpoint best` reads it. "
+                                 "Needs eval.every_n_steps.")
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,10 @@ class EvalConfig:
                            "SimLex-999; none: skip.")
     restrict: int = _opt(30000, "Answer analogies from this many most frequent words.", lo=1)
     method: str = _opt("add", "Analogy method: add (3CosAdd) or mul (3CosMul).", choices=("add", "mul"))
+    early_stop: str | None = _opt(None, "Stop the run (status completed, reason recorded) when this evaluation "
+                                  "metric has not improved for eval.patience evaluations. Needs "
+                                  "eval.every_n_steps.")
+    patience: int = _opt(5, "Evaluations without improvement that eval.early_stop tolerates.", lo=1)
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,13 @@ OUTPUT_BIASES = key("model", "nce_biases")
 STEP = key("step")
 EXAMPLES = key("examples")
 ITERATOR = "data"  # the saved tf.data iterator (its keys start with "data/")
+BEST = "best"  # best metric values so far, one [value, step] a watched metric
 
 
 class TrainState:
     """The model, its optimizer and the counters that place a run in its data stream."""
 
-    def __init__(self, model: Word2Vec, optimizer: SparseOptimizer) -> None:
+    def __init__(self, model: Word2Vec, optimizer: SparseOptimizer, watched: tuple[str, ...] = ()) -> None:
         self.model = model
         self.optimizer = optimizer
         counter = lambda name: tf.Variable(0, dtype=tf.int64, trainable=False, name=name)  # noqa: E731
@@ -47,12 +48,17 @@ class TrainState:
         # the same place when its iterator cannot be saved.
         self.data_epoch = counter("data_epoch")
         self.examples = counter("examples")
+        # The best value of each watched metric and its step (checkpoint.keep_best, eval.early_stop): in the
+        # checkpoint, so a resumed run compares against what the uninterrupted one would.
+        self.best = {metric: tf.Variable([-np.inf, 0.0], dtype=tf.float64, trainable=False) for metric in watched}
 
     def checkpoint(self, iterator: object | None = None) -> tf.train.Checkpoint:
         """The checkpoint of this state, with the data iterator when it can be saved."""
         model = tf.train.Checkpoint(embedding=self.model.embedding, nce_weights=self.model.output_weights,
                                     nce_biases=self.model.output_biases)
         extra = {ITERATOR: iterator} if iterator is not None else {}
+        if self.best:
+            extra[BEST] = tf.train.Checkpoint(**{name.replace("/", ":"): v for name, v in self.best.items()})
         return tf.train.Checkpoint(model=model, optimizer=self.optimizer, step=self.step, position=self.position,
                                    epochs_done=self.epochs_done, data_epoch=self.data_epoch, examples=self.examples,
                                    **extra)

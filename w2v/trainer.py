@@ -66,7 +66,10 @@ def make_evaluator(config: Config) -> evaluate.Evaluator | None:
     if config.eval.every_n_steps == 0:
         return None
     analogy_files, similarity_files = evaluate.configured_files(config.eval.analogies, config.eval.similarity)
-    return evaluate.Evaluator(analogy_files, similarity_files, config.eval.restrict, config.eval.method)
+    evaluator = evaluate.Evaluator(analogy_files, similarity_files, config.eval.restrict, config.eval.method)
+    for key, name in config_lib.watched_metrics(config).items():
+        evaluator.metric(key, name)
+    return evaluator
 
 
 def _start(config: Config, task: distribute.Task) -> tuple[tf.distribute.Strategy, Config, str]:
@@ -131,7 +134,7 @@ def _session(trainer: Trainer, meta: RunMeta, show_progress: bool, stop_at: int 
     except BaseException as e:
         meta.end("failed", f"{e.__class__.__name__}: {e}")
         raise
-    meta.end("completed" if result.finished else "interrupted")
+    meta.end("completed" if result.finished else "interrupted", reason=result.reason)
     return result
 
 
