@@ -102,10 +102,10 @@ def run_gensim(args: argparse.Namespace) -> dict:
     tokenize = corpus.tokenizer(data.tokenizer, data.lowercase)
     start = time.perf_counter()
     sentences = [t for t in (tokenize(line) for line in corpus.iter_lines(data.corpus)) if t]
-    cbow = model.architecture == "cbow"
+    cbow, hs = model.architecture == "cbow", model.loss == "hs"
     w2v = Word2Vec(vector_size=model.embedding_dim, window=data.window, min_count=data.min_count,
-                   sample=data.subsample, sg=0 if cbow else 1, negative=args.negative, workers=args.workers,
-                   seed=args.seed, epochs=args.epochs, alpha=0.05 if cbow else 0.025)
+                   sample=data.subsample, sg=0 if cbow else 1, hs=int(hs), negative=0 if hs else args.negative,
+                   workers=args.workers, seed=args.seed, epochs=args.epochs, alpha=0.05 if cbow else 0.025)
     vocab_start = time.perf_counter()
     w2v.build_vocab(sentences)
     train_start = time.perf_counter()
@@ -131,7 +131,8 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--cbow", action="store_true", help="CBOW on both sides (gensim sg=0)")
     parser.add_argument("--workers", type=int, default=None, help="threads on both sides (default: the cores)")
-    parser.add_argument("--loss", default="neg", help="w2v loss (neg is gensim's objective)")
+    parser.add_argument("--loss", default="neg", help="w2v loss (neg is gensim's objective; with hs gensim trains "
+                        "hs=1, negative=0)")
     parser.add_argument("--batch-size", type=int, default=None, help="w2v batch (default: its kernel's)")
     parser.add_argument("--kernel", default="auto", help="w2v train.kernel")
     parser.add_argument("--lr", type=float, default=None, help="w2v learning rate (default: its objective's)")
@@ -155,9 +156,11 @@ def main() -> None:
                              capture_output=True, text=True)
         rows[side] = json.loads(out.stdout.strip().splitlines()[-1])
     cfg = w2v_config(args, "/nonexistent")
+    objective = "hs=1, negative=0" if cfg.model.loss == "hs" else f"negative {args.negative}"
     print(f"corpus {cfg.data.corpus}, {args.epochs} epochs, {cfg.model.architecture}, dim {cfg.model.embedding_dim}, "
           f"window {cfg.data.window}, sample {cfg.data.subsample}, min_count {cfg.data.min_count}; w2v "
-          f"{args.config or 'loss ' + cfg.model.loss}; gensim negative {args.negative}; {args.workers} threads each")
+          f"{args.config or 'loss ' + cfg.model.loss}; gensim "
+          f"{objective}; {args.workers} threads each")
     print(f"{'':12} {'analogy':>8} {'ws353':>7} {'simlex':>7} {'prep s':>7} {'train s':>8} {'wall s':>8} "
           f"{'words/s':>10} {'peak MB':>8} {'words/s ratio':>14} {'wall ratio':>11}")
     base = rows.get("gensim")

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import small_config
-from w2v import fused, meta, runs, steps, trainer
+from w2v import fused, huffman, meta, runs, steps, trainer
 from w2v.errors import W2VError
 from w2v.model import alias_table
 
@@ -44,14 +44,16 @@ def windows_of(targets, window_ids, cbow):
     return [(s, e - s) for s, e in zip(starts, starts[1:] + [len(targets)], strict=True)]
 
 
-def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, group, correction=None):
+def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, group, correction=None, tree=None,
+              frozen=(0, 0)):
     """word2vec a window at a time, in numpy. A window's outputs are its centre word and k noise words
-    drawn for it (draws first*k .. first*k+k-1; one equal to the centre dropped, a repeat counted twice);
-    its inputs are its context rows (skip-gram), or their mean (CBOW, each context row then taking the
+    drawn for it (draws first*k .. first*k+k-1; one equal to the centre dropped, a repeat counted twice),
+    or with a ``tree`` (paths, codes: hs) the nodes on the centre word's path, labelled 1 - code; its
+    inputs are its context rows (skip-gram), or their mean (CBOW, each context row then taking the
     whole input gradient). Windows go in groups: each is scored against the tables as its group found
     them, then the group's updates are added in window order. A logit beyond +-6 moves nothing (gensim's
     rule) but its loss counts. With ``correction`` (nce), biases are trained and logits are
-    v.u + b - log(k q)."""
+    v.u + b - log(k q). Rows below ``frozen`` (input, output) are never updated."""
     emb, out, bias = (t.copy() for t in tables)
     cbow = rows.ndim == 2
     losses = np.zeros(len(targets))
@@ -62,7 +64,11 @@ def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, 
         for first, count in spans[start:start + group]:
             target = targets[first]
             ids, counts = [target], [1]
-            for drawn in noise(key[0], key[1], range(first * k, first * k + k), *noise_table):
+            labels = [1.0]
+            if tree is not None:
+                path, code = tree[0][target], tree[1][target]
+                ids, counts, labels = list(path[path >= 0]), [1] * int((path >= 0).sum()), list(1.0 - code[path >= 0])
+            for drawn in noise(key[0], key[1], range(first * k, first * k + k), *noise_table) if tree is None else []:
                 if drawn == target:
                     continue
                 if drawn in ids:
@@ -70,6 +76,7 @@ def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, 
                 else:
                     ids.append(int(drawn))
                     counts.append(1)
+                    labels.append(0.0)
             if cbow:
                 context = rows[first][mask[first] > 0]
                 x, inputs = emb[context].mean(axis=0, keepdims=True), [list(context)]
@@ -79,7 +86,7 @@ def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, 
             logits = x @ out[ids].T
             if correction is not None:
                 logits += bias[ids] - correction[ids]
-            labels = np.array([1.0] + [0.0] * (len(ids) - 1))
+            labels = np.array(labels)
             c = np.array(counts, dtype=float)
             loss = (c * np.where(labels > 0, softplus(-logits), softplus(logits))).sum(axis=1)
             losses[first:first + len(loss)] = loss
@@ -87,11 +94,13 @@ def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, 
             updates.append((ids, inputs, g.T @ x, g @ out[ids], g.sum(axis=0)))
         for ids, inputs, dy, dx, db in updates:
             for i, row in enumerate(ids):
-                out[row] += dy[i]
-                bias[row] += db[i] if correction is not None else 0.0
+                if row >= frozen[1]:
+                    out[row] += dy[i]
+                    bias[row] += db[i] if correction is not None else 0.0
             for h, context in enumerate(inputs):
                 for row in context:
-                    emb[row] += dx[h]
+                    if row >= frozen[0]:
+                        emb[row] += dx[h]
     return (emb, out, bias), losses
 
 
@@ -119,11 +128,17 @@ def case(cbow, seed=0, batch=300):
 NOISE = alias_table(np.array([20.0, 10.0] + [1.0] * (V - 2)))
 
 
-def run_op(tables, rows, mask, targets, window_ids, k, key, lr, threads, hogwild, group, correction=None):
+NO_TREE = (np.zeros(0, np.int32), np.zeros(0, np.int32))
+
+
+def run_op(tables, rows, mask, targets, window_ids, k, key, lr, threads, hogwild, group, correction=None, tree=None,
+           frozen=(0, 0)):
     variables = [tf.Variable(t) for t in tables]
     loss = fused.load().w2v_train(*(v.handle for v in variables), rows, mask, targets, window_ids, NOISE[0],
-                                  NOISE[1], np.zeros(0, np.float32) if correction is None else correction, key,
-                                  np.float32(lr), negatives=k, threads=threads, hogwild=hogwild, group=group)
+                                  NOISE[1], np.zeros(0, np.float32) if correction is None else correction,
+                                  *(NO_TREE if tree is None else tree), np.array(frozen, np.int32), key,
+                                  np.float32(lr), negatives=0 if tree else k, threads=threads, hogwild=hogwild,
+                                  group=group)
     return [v.numpy() for v in variables], loss.numpy()
 
 
@@ -136,26 +151,42 @@ def test_the_noise_stream_draws_the_noise_distribution():
     assert not np.array_equal(drawn[:100], noise(3, 12, range(100), accept, alias))  # each step draws anew
 
 
+# A Huffman tree of the test vocabulary, with paths of several lengths (frequent words: short ones).
+TREE = huffman.tree(np.array([20, 10] + [1] * (V - 2)))
+
+
 @pytest.mark.parametrize("cbow", [False, True], ids=["skipgram", "cbow"])
-@pytest.mark.parametrize("nce", [False, True], ids=["neg", "nce"])
+@pytest.mark.parametrize("loss", ["neg", "nce", "hs"])
 @pytest.mark.parametrize("key", [(5, 9), (1, 123456)])
 @pytest.mark.parametrize("group", [1, 7])
-def test_the_op_trains_like_the_numpy_reference(cbow, nce, key, group):
+@pytest.mark.parametrize("frozen", [(0, 0), (10, 4)], ids=["all", "frozen"])
+def test_the_op_trains_like_the_numpy_reference(cbow, loss, key, group, frozen):
     tables, rows, mask, targets, window_ids = case(cbow, seed=key[1])
-    # A pair scored far beyond -6: wrong, and too far to learn from.
+    # A pair scored far beyond +-6: wrong, and too far to learn from. Its output row is the centre word's
+    # (label 1), or for hs the root (label 1 - code).
     tables[0][rows[0] if not cbow else rows[0][mask[0] > 0]] = 2.0
-    tables[1][targets[0]] = -2.0
-    correction = np.random.default_rng(1).normal(0, 1, V).astype(np.float32) if nce else None
+    if loss == "hs":
+        root, code = TREE[0][targets[0]][0], TREE[1][targets[0]][0]
+        tables[1][root] = 2.0 if code else -2.0
+    else:
+        tables[1][targets[0]] = -2.0
+    correction = np.random.default_rng(1).normal(0, 1, V).astype(np.float32) if loss == "nce" else None
+    tree = TREE if loss == "hs" else None
     k = 4
-    want, want_loss = reference(tables, rows, mask, targets, window_ids, k, key, NOISE, 0.1, group, correction)
+    want, want_loss = reference(tables, rows, mask, targets, window_ids, k, key, NOISE, 0.1, group, correction, tree,
+                                frozen)
     # Deterministic mode with any number of threads, and Hogwild on one thread (a group of one window).
-    got, loss = run_op(tables, rows, mask, targets, window_ids, k, key, 0.1, 3, False, group, correction)
+    got, got_loss = run_op(tables, rows, mask, targets, window_ids, k, key, 0.1, 3, False, group, correction, tree,
+                           frozen)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(loss, want_loss, rtol=1e-4)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-4)
     assert want_loss.max() > 16  # the far pair's loss counts
+    np.testing.assert_array_equal(got[0][:frozen[0]], tables[0][:frozen[0]])
+    np.testing.assert_array_equal(got[1][:frozen[1]], tables[1][:frozen[1]])
+    assert not np.array_equal(got[0][frozen[0]:], tables[0][frozen[0]:])
     if group == 1:
-        hogwild, hogwild_loss = run_op(tables, rows, mask, targets, window_ids, k, key, 0.1, 1, True, 1, correction)
+        hogwild, _ = run_op(tables, rows, mask, targets, window_ids, k, key, 0.1, 1, True, 1, correction, tree, frozen)
         for a, b in zip(hogwild, got, strict=True):
             np.testing.assert_array_equal(a, b)
 
@@ -175,7 +206,7 @@ def test_the_op_refuses_ids_out_of_range_and_leaves_earlier_reads_alone():
     emb = tf.Variable(tables[0])
     snapshot = tf.convert_to_tensor(emb)  # a read taken before the step must not change
     out, bias = tf.Variable(tables[1]), tf.Variable(tables[2])
-    args = (NOISE[0], NOISE[1], np.zeros(0, np.float32), (1, 2), np.float32(0.1))
+    args = (NOISE[0], NOISE[1], np.zeros(0, np.float32), *NO_TREE, (0, 0), (1, 2), np.float32(0.1))
     fused.load().w2v_train(emb.handle, out.handle, bias.handle, rows, mask, targets, window_ids, *args, negatives=3)
     np.testing.assert_array_equal(snapshot.numpy(), tables[0])
     assert not np.array_equal(emb.numpy(), tables[0])
@@ -183,7 +214,7 @@ def test_the_op_refuses_ids_out_of_range_and_leaves_earlier_reads_alone():
         fused.load().w2v_train(emb.handle, out.handle, bias.handle, [V], mask, [0], [0], *args, negatives=3)
 
 
-@pytest.mark.parametrize("architecture, loss", [("skipgram", "neg"), ("cbow", "nce")])
+@pytest.mark.parametrize("architecture, loss", [("skipgram", "neg"), ("cbow", "nce"), ("skipgram", "hs")])
 def test_fused_runs_resume_bit_identical_and_do_not_depend_on_threads(tmp_path, planted, architecture, loss):
     cfg = small_config(planted, tmp_path, model__loss=loss, model__architecture=architecture, train__kernel="fused",
                        train__steps=60, train__threads=2)
@@ -205,7 +236,7 @@ def test_hogwild_trains_too(tmp_path, planted):
 def test_fused_is_refused_where_it_cannot_apply_and_auto_falls_back(tmp_path, planted):
     strategy = tf.distribute.get_strategy()
     with pytest.raises(W2VError, match="config key train.kernel: fused cannot train this run: it trains the losses "
-                                       "nce, neg"):
+                                       "nce, neg, hs"):
         steps.choose(small_config(planted, tmp_path, model__loss="sampled_softmax", train__kernel="fused"), strategy)
     with pytest.raises(W2VError, match="plain sgd without clipping"):
         steps.choose(small_config(planted, tmp_path, train__kernel="fused", train__optimizer="adagrad"), strategy)

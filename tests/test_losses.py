@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from w2v import config as config_lib
-from w2v import losses, schema
+from w2v import huffman, losses, schema
 from w2v.model import Word2Vec
 
 V, D, B, K = 30, 6, 12, 4
@@ -14,8 +14,9 @@ V, D, B, K = 30, 6, 12, 4
 def model(loss):
     cfg = config_lib.resolve(config_lib.apply_overrides(config_lib.Config(), [
         f"model.loss={loss}", f"model.embedding_dim={D}", f"model.num_sampled={K}"])).model
-    noise = np.arange(V, 0, -1, dtype=np.float64) ** 0.75
-    m = Word2Vec(V, cfg, noise / noise.sum(), seed=3)
+    counts = np.arange(V, 0, -1)
+    noise = counts.astype(np.float64) ** 0.75
+    m = Word2Vec(V, cfg, noise / noise.sum(), seed=3, counts=counts)
     rng = np.random.default_rng(0)
     m.output_weights.assign(rng.normal(0, 0.5, (V, D)).astype(np.float32))
     m.output_biases.assign(rng.normal(0, 0.5, V).astype(np.float32))
@@ -52,6 +53,24 @@ def test_softmax_matches_its_formula():
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+def test_hierarchical_softmax_is_a_logistic_loss_per_node_of_the_label_path():
+    m, _ = model("hs")
+    rng = np.random.default_rng(1)
+    inputs, labels = rng.integers(0, V, B), rng.integers(0, V, B)
+    got = m.loss({"inputs": tf.constant(inputs), "labels": tf.constant(labels)}).numpy()
+    paths, codes = huffman.tree(np.arange(V, 0, -1))
+    x, w = m.embedding.numpy()[inputs], m.output_weights.numpy()
+    want = np.zeros(B)
+    for b, label in enumerate(labels):
+        for node, code in zip(paths[label], codes[label], strict=True):
+            if node >= 0:  # P(branch) = s(z) for code 0, s(-z) for code 1
+                want[b] += softplus(x[b] @ w[node] if code else -(x[b] @ w[node]))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    # The probabilities of all words given one input sum to one: it is a softmax.
+    every = m.loss({"inputs": tf.fill([V], 3), "labels": tf.range(V)}).numpy()
+    assert np.exp(-every).sum() == pytest.approx(1.0, rel=1e-5)
+
+
 def test_sampled_softmax_is_softmax_over_the_label_and_the_shared_noise_words():
     m, noise = model("sampled_softmax")
     rng = np.random.default_rng(1)
@@ -76,5 +95,5 @@ def test_the_registry_decides_biases_and_their_start():
     noise = np.array([0.5, 0.25, 0.25])
     np.testing.assert_allclose(losses.get("nce").biases_at_start(noise, 5), np.log(5 * noise), rtol=1e-6)
     assert not losses.get("neg").biases_at_start(noise, 5).any() and not losses.get("neg").biases
-    assert {name for name, loss in losses.LOSSES.items() if loss.fused} == {"nce", "neg"}
+    assert {name for name, loss in losses.LOSSES.items() if loss.fused} == {"nce", "neg", "hs"}
     assert schema.ModelConfig.__dataclass_fields__["loss"].metadata["choices"] == tuple(losses.LOSSES)

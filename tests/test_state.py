@@ -54,3 +54,15 @@ def test_checkpoint_keys_are_the_format(tmp_path, planted):
     assert state.holds_iterator(path)  # one device: the tf.data iterator is saved
     saved = state.read(path)
     assert saved.step == 10 and saved.embedding.shape == saved.output_weights.shape == tuple(names[state.EMBEDDING])
+
+
+def test_a_hierarchical_softmax_checkpoint_holds_its_tree(tmp_path):
+    from w2v import huffman
+
+    cfg = small_config(planted_corpus(tmp_path / "planted.txt", sentences=300), tmp_path, model__loss="hs",
+                       train__steps=10)
+    result = trainer.train(cfg, tmp_path / "run", show_progress=False)
+    reader = tf.train.load_checkpoint(runs.checkpoint_path(result.run_dir))
+    paths, codes = huffman.tree(runs.load_vocab(result.run_dir).counts)
+    np.testing.assert_array_equal(reader.get_tensor(state.key("model", "tree_paths")), paths)
+    np.testing.assert_array_equal(reader.get_tensor(state.key("model", "tree_codes")), codes)

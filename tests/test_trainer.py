@@ -24,9 +24,12 @@ def scalar_values(run_dir, tag="loss"):
     return [value for _, value in scalars(run_dir, tag)]
 
 
-@pytest.mark.parametrize("loss, learning_rate, kernel", [("nce", 0.01, "auto"), ("neg", 0.05, "tf"),
-                                                           ("neg", 0.05, "fused")])
-def test_training_learns_planted_structure(tmp_path, planted, loss, learning_rate, kernel):
+# hs's loss is a whole distribution's cross-entropy: it starts at about log V (4.2 nats here) and cannot fall
+# below the entropy of a context word given its centre (about 2.5), so it drops less than the sampled losses.
+@pytest.mark.parametrize("loss, learning_rate, kernel, drop", [
+    ("nce", 0.01, "auto", 0.7), ("neg", 0.05, "tf", 0.7), ("neg", 0.05, "fused", 0.7), ("hs", 0.05, "fused", 0.8),
+    ("hs", 0.05, "tf", 0.8)])
+def test_training_learns_planted_structure(tmp_path, planted, loss, learning_rate, kernel, drop):
     cfg = small_config(planted, tmp_path, model__loss=loss, train__epochs=6, train__learning_rate=learning_rate,
                        model__embedding_dim=24, train__kernel=kernel)
     run_dir = tmp_path / "run"
@@ -42,7 +45,7 @@ def test_training_learns_planted_structure(tmp_path, planted, loss, learning_rat
         hits += all(t.split("w")[0] == word.split("w")[0] for t in top)
     assert hits / len(groups) > 0.9
     losses = scalar_values(run_dir)
-    assert losses[-1] < 0.7 * losses[0]
+    assert losses[-1] < drop * losses[0]
 
 
 def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(tmp_path, planted):

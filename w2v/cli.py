@@ -82,13 +82,17 @@ def _report(result) -> None:
               "train.batch_size=4096.")
 @click.option("--name", default=None, help="Run name (overrides run.name).")
 @click.option("--run-dir", type=click.Path(), default=None, help="Exact run directory to create.")
+@click.option("--init-from", type=RUN, default=None, help="Start from this run's vectors, its vocabulary extended "
+              "by this corpus's new words (init.from_run).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_dir: str | None, quiet: bool) -> None:
+def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_dir: str | None,
+          init_from: Path | None, quiet: bool) -> None:
     """Train a new run from a config file."""
     from w2v import config as config_lib
     from w2v import runs, trainer
 
-    overrides = list(overrides) + ([f"run.name={name}"] if name else [])
+    overrides = list(overrides) + ([f"run.name={name}"] if name else []) + \
+        ([f"init.from_run={init_from}"] if init_from else [])
     config = config_lib.load(config_path, overrides)
     target = Path(run_dir) if run_dir else runs.resolve_run_dir(config, config_path, list(overrides))
     _report(trainer.train(config, target, show_progress=not quiet))

@@ -78,10 +78,17 @@ def train(model: object, rows: tf.Tensor, mask: tf.Tensor, targets: tf.Tensor, w
     Skip-gram: ``rows`` [B] are the context words, ``targets`` [B] the centre words, and examples with
     equal ``windows`` (their centre word's stream position) form one window. CBOW: ``rows`` [B, C] the
     context words with ``mask`` [B, C] marking the real ones. The noise words come from the model's
-    alias table, drawn by a hash of (its noise key for ``step``, window).
+    alias table, drawn by a hash of (its noise key for ``step``, window); with hs, the output rows are
+    the nodes on the centre word's path in the model's Huffman tree. Rows below ``model.frozen`` (input,
+    output) stay as they are.
     """
+    tree = model.loss_kind.tree
+    nothing = tf.zeros([0], tf.int32)
     return load().w2v_train(model.embedding.handle, model.output_weights.handle, model.output_biases.handle,
                             tf.cast(rows, tf.int32), tf.cast(mask, tf.float32), tf.cast(targets, tf.int32),
                             tf.cast(windows, tf.int64), model.noise_accept, tf.cast(model.noise_alias, tf.int32),
-                            model.correction, model.noise_key(step), tf.cast(learning_rate, tf.float32),
-                            negatives=model.num_sampled, threads=threads, hogwild=hogwild, group=GROUP)
+                            model.correction, model.tree_paths if tree else nothing,
+                            model.tree_codes if tree else nothing, tf.constant(model.frozen, tf.int32),
+                            model.noise_key(step), tf.cast(learning_rate, tf.float32),
+                            negatives=model.num_sampled if model.loss_kind.sampled else 0, threads=threads,
+                            hogwild=hogwild, group=GROUP)

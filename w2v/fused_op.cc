@@ -1,5 +1,5 @@
-// The fused CPU engine: word2vec's SGD as one TensorFlow op, for skip-gram and CBOW with the `neg` and
-// `nce` losses.
+// The fused CPU engine: word2vec's SGD as one TensorFlow op, for skip-gram and CBOW with the `neg`,
+// `nce` and `hs` losses.
 //
 // TensorFlow's own ops make a step of gathers, a batched product and scatters, each a pass over memory
 // with its own cost per row. This op updates the rows in place with plain SGD, as word2vec.c and
@@ -59,6 +59,9 @@ REGISTER_OP("W2vTrain")
     .Input("accept: float")
     .Input("alias: int32")
     .Input("correction: float")
+    .Input("paths: int32")
+    .Input("codes: int32")
+    .Input("frozen: int32")
     .Input("key: int64")
     .Input("learning_rate: float")
     .Attr("negatives: int >= 0")
@@ -80,6 +83,9 @@ targets: [B] centre ids.
 windows: skip-gram: [B], consecutive examples with equal values form one window (the stream position of
   their centre word); unused for CBOW.
 correction: nce: [V] log(k q(w)), subtracted from every logit; neg: [0].
+paths, codes: hs: [V, L] the inner nodes on each word's Huffman path and the branch taken at each (-1 past
+  its end); other losses: [0].
+frozen: [2] rows of the embedding and of the output table below these ids are left as they are.
 )doc");
 
 // The variable's buffer, made exclusive first: updating in place must not change a tensor that a
@@ -130,11 +136,15 @@ class TrainOp : public OpKernel {
     const Tensor& accept = ctx->input(7);
     const Tensor& alias = ctx->input(8);
     const Tensor& correction = ctx->input(9);
-    const Tensor& key = ctx->input(10);
+    const Tensor& paths = ctx->input(10);
+    const Tensor& codes = ctx->input(11);
+    const Tensor& frozen = ctx->input(12);
+    const Tensor& key = ctx->input(13);
     const int64_t batch = targets.NumElements();
     const bool cbow = rows.dims() == 2;
-    OP_REQUIRES(ctx, targets.dims() == 1 && rows.dims() >= 1 && rows.dim_size(0) == batch && key.NumElements() == 2,
-                absl::InvalidArgumentError("fused step: rows [B] or [B, C], targets [B] and key [2] expected"));
+    OP_REQUIRES(ctx, targets.dims() == 1 && rows.dims() >= 1 && rows.dim_size(0) == batch && key.NumElements() == 2 &&
+                         frozen.NumElements() == 2,
+                absl::InvalidArgumentError("fused step: rows [B] or [B, C], targets [B], key and frozen [2] expected"));
     OP_REQUIRES(ctx, cbow ? mask.shape() == rows.shape() : windows.NumElements() == batch,
                 absl::InvalidArgumentError("fused step: CBOW needs a mask like its rows, skip-gram windows [B]"));
     tensorflow::mutex_lock lock_emb(*vars[0]->mu());
@@ -156,6 +166,19 @@ class TrainOp : public OpKernel {
       OP_REQUIRES_OK(ctx, Exclusive(ctx, vars[2].get(), &s.bias));
       s.correction = correction.flat<float>().data();
     }
+    if (paths.NumElements() > 0) {
+      OP_REQUIRES(ctx, paths.dims() == 2 && paths.dim_size(0) == s.vocab && codes.shape() == paths.shape(),
+                  absl::InvalidArgumentError("fused step: hs needs a path and codes per word"));
+      const int32_t* p = paths.flat<int32_t>().data();
+      for (int64_t i = 0; i < paths.NumElements(); ++i) {
+        OP_REQUIRES(ctx, p[i] >= -1 && p[i] < s.vocab, absl::InvalidArgumentError("fused step: node out of range"));
+      }
+      s.paths = p;
+      s.codes = codes.flat<int32_t>().data();
+      s.depth = paths.dim_size(1);
+    }
+    s.frozen_inputs = frozen.flat<int32_t>()(0);
+    s.frozen_outputs = frozen.flat<int32_t>()(1);
     for (const Tensor* ids : {&rows, &targets, &alias}) OP_REQUIRES_OK(ctx, CheckIds(*ids, s.vocab));
     s.k = k_;
     s.context = cbow ? rows.dim_size(1) : 0;
@@ -166,7 +189,7 @@ class TrainOp : public OpKernel {
     s.alias = alias.flat<int32_t>().data();
     const auto* seed = key.flat<int64_t>().data();
     s.stream = SplitMix64(SplitMix64(static_cast<uint64_t>(seed[0])) ^ static_cast<uint64_t>(seed[1]));
-    s.lr = ctx->input(11).scalar<float>()();
+    s.lr = ctx->input(14).scalar<float>()();
     Tensor* loss_t;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({batch}), &loss_t));
     s.loss = loss_t->flat<float>().data();
@@ -186,9 +209,9 @@ class TrainOp : public OpKernel {
       widest = std::max(widest, e - b);
       b = e;
     }
-    for (auto& m : scratch_) m.Fit(widest, k_ + 1, s.dim);
+    for (auto& m : scratch_) m.Fit(widest, s.outputs(), s.dim);
     pending_.resize(std::max<int64_t>(2 * pool_->size(), group_));
-    for (auto& p : pending_) p.Fit(widest, k_ + 1, s.dim);
+    for (auto& p : pending_) p.Fit(widest, s.outputs(), s.dim);
     if (hogwild_) {
       Hogwild(s, ws);
     } else {

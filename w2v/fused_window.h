@@ -40,7 +40,10 @@ struct Step {
   float* out;
   float* bias;              // nce only
   const float* correction;  // nce only: log(k q(w))
-  int64_t dim, vocab, k;
+  const int32_t* paths;     // hs only: [vocab][depth] inner nodes from the root, -1 past the end
+  const int32_t* codes;     // hs only: the branch taken at each node
+  int64_t dim, vocab, k, depth;  // depth: the longest path (0 unless hs)
+  int64_t frozen_inputs, frozen_outputs;  // rows below these ids are not updated (a warm start's old words)
   int64_t context;  // CBOW's slots per example; 0 for skip-gram
   const int32_t* rows;
   const float* mask;
@@ -51,6 +54,8 @@ struct Step {
   float lr;
   float* loss;
   bool nce() const { return correction != nullptr; }
+  bool hs() const { return depth > 0; }
+  int64_t outputs() const { return std::max(k + 1, depth); }  // the most output rows a window has
 };
 
 // A dot product in a fixed order: lane i of 16 sums the elements i mod 16, then the lanes are added as
@@ -75,12 +80,24 @@ inline void Prefetch(const float* from, int64_t n) {
   for (int64_t off = 0; off < n * static_cast<int64_t>(sizeof(float)); off += 64) __builtin_prefetch(p + off, 1);
 }
 
-// The window's output rows: its centre word, then its negatives; a negative equal to the centre word
-// teaches nothing and is dropped, a repeated one counts twice. Returns how many are distinct.
-int32_t Outputs(const Step& s, const Window& w, int32_t* ids, int32_t* counts) {
+// The window's output rows and the label of each (1: the logit should be high). Sampled losses: its
+// centre word (label 1), then its negatives (label 0); a negative equal to the centre word teaches
+// nothing and is dropped, a repeated one counts twice. hs: the inner nodes on the centre word's path,
+// labelled 1 - code as in word2vec.c. Returns how many are distinct.
+int32_t Outputs(const Step& s, const Window& w, int32_t* ids, int32_t* counts, float* labels) {
   const int32_t target = s.targets[w.first];
+  if (s.hs()) {
+    int32_t n = 0;
+    for (; n < s.depth && s.paths[target * s.depth + n] >= 0; ++n) {
+      ids[n] = s.paths[target * s.depth + n];
+      counts[n] = 1;
+      labels[n] = 1.0f - static_cast<float>(s.codes[target * s.depth + n]);
+    }
+    return n;
+  }
   ids[0] = target;
   counts[0] = 1;
+  labels[0] = 1.0f;
   int32_t n = 1;
   for (int64_t j = 0; j < s.k; ++j) {
     const int32_t drawn =
@@ -90,6 +107,7 @@ int32_t Outputs(const Step& s, const Window& w, int32_t* ids, int32_t* counts) {
     while (i < n && ids[i] != drawn) ++i;
     if (i == n) {
       ids[n] = drawn;
+      labels[n] = 0.0f;
       counts[n++] = 1;
     } else {
       ++counts[i];
@@ -163,7 +181,8 @@ void Logits(const Step& s, const float* const* x, const int32_t* ids, int32_t hi
 
 // Turns a window's logits [hidden][outputs] into gradients, learning rate and counts included, in
 // place; writes each example's loss when `loss` is given.
-void Gradients(const Step& s, float* logits, const int32_t* counts, int32_t hidden, int32_t n_out, float* loss) {
+void Gradients(const Step& s, float* logits, const int32_t* counts, const float* labels, int32_t hidden,
+               int32_t n_out, float* loss) {
   for (int32_t h = 0; h < hidden; ++h) {
     float total = 0.0f;
     for (int32_t o = 0; o < n_out; ++o) {
@@ -173,11 +192,11 @@ void Gradients(const Step& s, float* logits, const int32_t* counts, int32_t hidd
       // where the loss is below 1e-7 anyway, and glibc's is several times slower than log.)
       const float e = std::exp(-std::fabs(f));
       const float c = static_cast<float>(counts[o]);
-      if (loss) total += c * (std::max(o == 0 ? -f : f, 0.0f) + std::log(1.0f + e));
+      if (loss) total += c * (std::max(labels[o] > 0 ? -f : f, 0.0f) + std::log(1.0f + e));
       float g = 0.0f;
       if (std::fabs(f) < kMaxScore) {
         const float sigmoid = f >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-        g = c * ((o == 0 ? 1.0f : 0.0f) - sigmoid) * s.lr;
+        g = c * (labels[o] - sigmoid) * s.lr;
       }
       f = g;
     }
@@ -214,19 +233,20 @@ void Deltas(const Step& s, const float* const* x, const int32_t* ids, const floa
   }
 }
 
-// Adds a window's updates to the rows `owns(id)` accepts (outputs first, then inputs, in order).
+// Adds a window's updates to the rows `owns(id)` accepts and that are not frozen (outputs first, then
+// inputs, in order).
 template <typename Owns>
 void Apply(const Step& s, const Window& w, const int32_t* ids, const float* delta, const float* db, int32_t hidden,
            int32_t n_out, Owns&& owns) {
   const int64_t dim = s.dim;
   for (int32_t o = 0; o < n_out; ++o) {
-    if (!owns(ids[o])) continue;
+    if (ids[o] < s.frozen_outputs || !owns(ids[o])) continue;
     Add(s.out + static_cast<int64_t>(ids[o]) * dim, delta + (hidden + o) * dim, dim);
     if (s.nce()) s.bias[ids[o]] += db[o];
   }
   for (int32_t h = 0; h < hidden; ++h) {
     ForInputs(s, w, h, [&](int32_t id) {
-      if (owns(id)) Add(s.emb + static_cast<int64_t>(id) * dim, delta + h * dim, dim);
+      if (id >= s.frozen_inputs && owns(id)) Add(s.emb + static_cast<int64_t>(id) * dim, delta + h * dim, dim);
     });
   }
 }
@@ -235,9 +255,10 @@ void Apply(const Step& s, const Window& w, const int32_t* ids, const float* delt
 struct Pending {
   int32_t hidden = 0, outputs = 0;
   std::vector<int32_t> ids;  // output ids, then their counts
-  std::vector<float> delta, db;
+  std::vector<float> labels, delta, db;
   void Fit(int64_t widest, int64_t outs, int64_t dim) {
     ids.resize(2 * outs);
+    labels.resize(outs);
     delta.resize((widest + outs) * dim);
     db.resize(outs);
   }
@@ -256,7 +277,7 @@ struct Scratch {
 
 // Draws a window's outputs into `p` and asks for its rows.
 void Prepare(const Step& s, const Window& w, Pending& p) {
-  p.outputs = Outputs(s, w, p.ids.data(), p.ids.data() + s.k + 1);
+  p.outputs = Outputs(s, w, p.ids.data(), p.ids.data() + s.outputs(), p.labels.data());
   Prefetch(s, w, p.ids.data(), p.outputs);
 }
 
@@ -265,7 +286,7 @@ void Prepare(const Step& s, const Window& w, Pending& p) {
 void Train(const Step& s, const Window& w, Scratch& m, Pending& p) {
   p.hidden = Hidden(s, w, m.x.data(), m.mean.data());
   Logits(s, m.x.data(), p.ids.data(), p.hidden, p.outputs, m.logits.data());
-  Gradients(s, m.logits.data(), p.ids.data() + s.k + 1, p.hidden, p.outputs, s.loss + w.first);
+  Gradients(s, m.logits.data(), p.ids.data() + s.outputs(), p.labels.data(), p.hidden, p.outputs, s.loss + w.first);
   Deltas(s, m.x.data(), p.ids.data(), m.logits.data(), p.hidden, p.outputs, p.delta.data(), p.db.data());
 }
 

@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from w2v import actions, evaluate, feeds, fused, projector, runs, steps
+from w2v import actions, evaluate, feeds, fused, losses, projector, runs, steps
 from w2v import config as config_lib
+from w2v import state as state_lib
 from w2v import vocab as vocab_lib
 from w2v.actions import Clock
 from w2v.checkpoints import Checkpoints
 from w2v.config import Config
+from w2v.errors import W2VError
 from w2v.interrupts import StopSignals
 from w2v.meta import RunMeta
 from w2v.model import Word2Vec, parts
@@ -65,9 +67,11 @@ class Trainer:
         # Watched metrics: keep_best's first, whose best value meta.json records.
         self.watched = tuple(dict.fromkeys(map(evaluate.metric_name, config_lib.watched_metrics(config).values())))
         with self.strategy.scope():
-            model = Word2Vec(len(corpus.vocab), config.model, noise, config.run.seed)
+            model = Word2Vec(len(corpus.vocab), config.model, noise, config.run.seed, corpus.vocab.counts)
             self.state = TrainState(model, SparseOptimizer(config.train.optimizer, model.trainable),
                                     self.watched)
+        if config.init.freeze_old:
+            model.frozen = (corpus.inherited, 0 if model.loss_kind.tree else corpus.inherited)
         self.total_positions = config.train.epochs * corpus.shards.stream_length
         setting = steps.Setting(config, self.total_positions, self.strategy.num_replicas_in_sync, self.threads)
         step = steps.KERNELS[kernel].build(self.state, setting)
@@ -106,6 +110,32 @@ class Trainer:
         elif restored and not self.save_iterator:
             self.start_data(int(self.state.data_epoch.numpy()), int(self.state.examples.numpy()))
         return restored
+
+    def warm_start(self) -> dict[str, object]:
+        """Copy the rows of init.from_run's latest checkpoint into the model (the leading rows of this run's
+        vocabulary are its words); what was copied, for meta.json."""
+        source = runs.named_run(self.config.init.from_run, "init.from_run")
+        old_loss = runs.load_config(source).model.loss
+        saved = state_lib.read(runs.checkpoint_path(source))
+        n, model = self.corpus.inherited, self.model
+        if saved.embedding.shape != (n, model.config.embedding_dim):
+            raise W2VError(f"config key init.from_run: {saved.path} holds {saved.embedding.shape[0]} vectors of "
+                           f"dimension {saved.embedding.shape[1]}, not one of dimension {model.config.embedding_dim} "
+                           f"for each of the {n} words of {source / runs.VOCAB}")
+
+        def copy(table: tf.Variable, rows: np.ndarray) -> None:
+            table.assign(tf.concat([rows, tf.convert_to_tensor(table)[n:]], axis=0))
+
+        copy(model.embedding, saved.embedding)
+        copied = ["embedding"]
+        if not (losses.get(old_loss).tree or model.loss_kind.tree):  # tree nodes are not words' rows
+            copy(model.output_weights, saved.output_weights)
+            copied.append("output weights")
+        if old_loss == self.config.model.loss and model.loss_kind.biases:
+            copy(model.output_biases, saved.output_biases)
+            copied.append("output biases")
+        return {"from": str(source), "checkpoint": saved.path, "step": saved.step, "words": n,
+                "new_words": len(self.corpus.vocab) - n, "copied": copied, "frozen": self.config.init.freeze_old}
 
     def placement(self) -> dict[str, list[str]]:
         """The devices that hold each table: one per shard, or per mirrored copy on this worker."""

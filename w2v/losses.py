@@ -28,6 +28,7 @@ class Loss:
     fused: bool  # the fused engine (w2v/fused_op.cc) trains it
     formula: Callable[..., Any]  # (model, x [B, D], labels [B], step, offset, rows) -> per-example loss [B]
     corrected: bool = False  # logits are corrected by -log(k q(w)), q the noise distribution (NCE)
+    tree: bool = False  # predicts a word by its path in the Huffman tree (w2v/huffman.py)
 
     def correction(self, noise: np.ndarray, k: int) -> np.ndarray:
         """What every logit of word w is corrected by: NCE's log(k q(w)), else nothing ([0])."""
@@ -92,6 +93,19 @@ def _softmax(model: Any, x: Any, labels: Any, step: Any, offset: Any, rows: int 
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int64), logits=logits)
 
 
+def _hs(model: Any, x: Any, labels: Any, step: Any, offset: Any, rows: int | None) -> Any:
+    """Hierarchical softmax: a logistic loss a node on the label's path, whose branch (code 0 or 1) is
+    the target: -log s(z) for code 0, -log s(-z) for code 1, as in word2vec.c."""
+    import tensorflow as tf
+
+    del step, offset, rows
+    paths, codes = tf.gather(model.tree_paths, labels), tf.gather(model.tree_codes, labels)
+    nodes = tf.nn.embedding_lookup(model.output_weights, tf.maximum(paths, 0))
+    z = tf.einsum("bd,bld->bl", x, nodes)
+    sign = tf.cast(2 * codes - 1, x.dtype)
+    return tf.reduce_sum(tf.where(paths >= 0, tf.nn.softplus(sign * z), 0.0), axis=1)
+
+
 LOSSES: dict[str, Loss] = {
     "nce": Loss("noise-contrastive estimation (the course's loss): word2vec's logistic loss on logits corrected "
                 "by -log(k q(w)), with trained biases", sampled=True, num_sampled=5, biases=True, fused=True,
@@ -99,6 +113,9 @@ LOSSES: dict[str, Loss] = {
     "neg": Loss("word2vec's negative sampling", sampled=True, num_sampled=5, biases=False, fused=True, formula=_neg),
     "sampled_softmax": Loss("softmax over the label and noise words shared by the batch", sampled=True,
                             num_sampled=64, biases=True, fused=False, formula=_sampled_softmax),
+    "hs": Loss("hierarchical softmax (word2vec.c's -hs 1): logistic decisions along the word's path in a Huffman "
+               "tree of the vocabulary", sampled=False, num_sampled=0, biases=False, fused=True, formula=_hs,
+               tree=True),
     "softmax": Loss("full softmax over the vocabulary", sampled=False, num_sampled=0, biases=True, fused=False,
                     formula=_softmax),
 }

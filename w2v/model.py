@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from w2v import losses
+from w2v import huffman, losses
+from w2v.errors import W2VError
 from w2v.schema import ModelConfig
 
 Sharded = tf.__internal__.distribute.ShardedVariable
@@ -47,7 +48,9 @@ class Word2Vec(tf.Module):
     """Skip-gram or CBOW word2vec: input vectors (the embedding), output vectors and biases, and one of
     the losses of w2v/losses.py."""
 
-    def __init__(self, vocab_size: int, config: ModelConfig, noise: np.ndarray, seed: int) -> None:
+    def __init__(self, vocab_size: int, config: ModelConfig, noise: np.ndarray, seed: int,
+                 counts: np.ndarray | None = None) -> None:
+        """``counts`` (the vocabulary's) build the Huffman tree of the losses that use one."""
         super().__init__(name="word2vec")
         self.config = config
         self.loss_kind = losses.get(config.loss)
@@ -71,7 +74,16 @@ class Word2Vec(tf.Module):
                 self.noise_alias = tf.constant(alias, name="alias")
                 self.noise_probs = tf.constant(noise.astype(np.float32), name="probs")
                 self.correction = tf.constant(self.loss_kind.correction(noise, self.num_sampled), name="correction")
+            if self.loss_kind.tree:
+                with tf.name_scope("tree"):
+                    # Variables, not constants, so that checkpoints hold the tree they were trained with.
+                    paths, codes = huffman.tree(counts)
+                    self.tree_paths = tf.Variable(paths, trainable=False, name="paths")
+                    self.tree_codes = tf.Variable(codes, trainable=False, name="codes")
         self.noise_seed = seed + 1
+        # Rows of the (embedding, output table) below these ids are not trained: a warm start's old words
+        # with init.freeze_old.
+        self.frozen = (0, 0)
 
     @property
     def tables(self) -> list[tf.Variable]:
@@ -84,6 +96,26 @@ class Word2Vec(tf.Module):
     def trainable(self) -> list[tf.Variable]:
         """The variables the optimizer updates: each shard of a sharded table on its own."""
         return [part for table in self.tables for part in parts(table)]
+
+    def without_frozen(self, grads: list) -> list:
+        """The gradients of ``trainable`` with the rows below ``frozen`` left out, so that no optimizer moves
+        them (a warm start's old words)."""
+        if self.frozen == (0, 0):
+            return grads
+        if len(self.trainable) != len(self.tables):
+            raise W2VError("config key init.freeze_old: not available with tables sharded over ps tasks "
+                           "(distribute.num_shards > 1)")
+        below = [self.frozen[0]] + [self.frozen[1]] * (len(self.tables) - 1)
+        out = []
+        for g, n in zip(grads, below, strict=True):
+            if isinstance(g, tf.IndexedSlices):
+                keep = g.indices >= n
+                out.append(tf.IndexedSlices(tf.boolean_mask(g.values, keep), tf.boolean_mask(g.indices, keep),
+                                            g.dense_shape))
+            else:
+                mask = tf.cast(tf.range(tf.shape(g)[0]) >= n, g.dtype)
+                out.append(g * tf.reshape(mask, [-1] + [1] * (g.shape.rank - 1)))
+        return out
 
     def noise_key(self, step: tf.Tensor | int) -> tf.Tensor:
         """The [2] int64 key of a step's negatives, (seed + 1, step): for this draw and the fused op's."""

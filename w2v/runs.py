@@ -100,6 +100,15 @@ def find(name: str | Path, root: str | Path = "runs") -> Path:
     return path
 
 
+def named_run(name: str | Path, key: str) -> Path:
+    """The run a config key names (a path, or a name under runs/); a W2VError naming the key when there
+    is none."""
+    path = find(name)
+    if not (path / CONFIG).exists():
+        raise W2VError(f"config key {key}: {name} is not a run directory (no {path / CONFIG})")
+    return path
+
+
 def load_config(run_dir: Path, overrides: list[str] = ()) -> Config:
     """The saved config of a run, with overrides applied."""
     run_dir = Path(run_dir)

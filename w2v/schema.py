@@ -64,6 +64,18 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class InitConfig:
+    from_run: str | None = _opt(None, "A run to start from (`w2v train --init-from RUN`): this run's vocabulary is "
+                                "that run's words, then the words of this corpus it lacks (data.min_count and "
+                                "data.max_vocab applied to this corpus's counts; counts added, as gensim's "
+                                "build_vocab(update=True) does); its latest checkpoint's input and output rows are "
+                                "copied (output rows and biases only when both runs' losses have them alike), new "
+                                "rows start as usual. Same model.embedding_dim.")
+    freeze_old: bool = _opt(False, "Keep the rows copied from init.from_run as they are: only the new words' vectors "
+                            "train (with hs the output rows are the new vocabulary's tree nodes, and all train).")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     batch_size: int | None = _opt(None, "Training examples per step; null: 16384 for the fused kernel (whose SGD "
                                   "goes a window at a time, so a batch is a unit of work only), 1024 for the tf "
@@ -153,6 +165,7 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)

@@ -54,8 +54,10 @@ class TrainState:
 
     def checkpoint(self, iterator: object | None = None) -> tf.train.Checkpoint:
         """The checkpoint of this state, with the data iterator when it can be saved."""
+        tree = {"tree_paths": self.model.tree_paths, "tree_codes": self.model.tree_codes} \
+            if self.model.loss_kind.tree else {}
         model = tf.train.Checkpoint(embedding=self.model.embedding, nce_weights=self.model.output_weights,
-                                    nce_biases=self.model.output_biases)
+                                    nce_biases=self.model.output_biases, **tree)
         extra = {ITERATOR: iterator} if iterator is not None else {}
         if self.best:
             extra[BEST] = tf.train.Checkpoint(**{name.replace("/", ":"): v for name, v in self.best.items()})
@@ -78,6 +80,7 @@ class Saved:
     step: int
     embedding: np.ndarray
     output_weights: np.ndarray
+    output_biases: np.ndarray
 
 
 def read(path: str) -> Saved:
@@ -85,7 +88,7 @@ def read(path: str) -> Saved:
     try:
         reader = tf.train.load_checkpoint(path)
         return Saved(path, int(reader.get_tensor(STEP)), reader.get_tensor(EMBEDDING),
-                     reader.get_tensor(OUTPUT_WEIGHTS))
+                     reader.get_tensor(OUTPUT_WEIGHTS), reader.get_tensor(OUTPUT_BIASES))
     except (tf.errors.OpError, ValueError) as e:
         raise W2VError(f"checkpoint {path}: cannot be read ({e.__class__.__name__})") from None
 

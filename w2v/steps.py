@@ -112,7 +112,7 @@ def tf_step(state: TrainState, setting: Setting) -> StepFn:
             position = tf.reduce_max(batch["position"])
             if setting.replicas > 1:
                 grads, total, count, position = _all_reduce(context, grads, total, count, position)
-            grads, norm = clip(grads, train.clip, train.clip_value)
+            grads, norm = clip(model.without_frozen(grads), train.clip, train.clip_value)
             lr = learning_rate(setting, state, position)
             state.optimizer.apply(grads, variables, lr)
             state.advance(position, count)

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from w2v import config as config_lib
 from w2v import corpus as corpus_lib
-from w2v import distribute, estimate, evaluate, losses, runs, shards, state, steps
+from w2v import distribute, estimate, evaluate, losses, runs, schema, shards, state, steps
 from w2v import meta as meta_lib
 from w2v import vocab as vocab_lib
 from w2v.config import Config
@@ -46,19 +46,33 @@ def configure_device(device: str, deterministic: bool) -> None:
 
 def load_corpus(config: Config, show_progress: bool = False) -> vocab_lib.EncodedCorpus:
     """Open (tokenising on first use, with a progress bar if asked) the configured corpus and choose
-    its vocabulary, checking it can feed the configured loss."""
+    its vocabulary (after init.from_run's words, for a warm start), checking it can feed the configured
+    loss."""
     data = config.data
     files = corpus_lib.source_files(data.corpus, data.cache_dir)
     sharded = shards.open_or_write(data.corpus, files, lambda: corpus_lib.iter_lines(data.corpus, data.cache_dir),
                                    corpus_lib.tokenizer(data.tokenizer, data.lowercase), Path(data.cache_dir),
                                    data.tokenizer, data.lowercase, progress=show_progress)
     encoded = vocab_lib.select(sharded, data.min_count, data.max_vocab, source=data.corpus)
+    if config.init.from_run:
+        encoded = vocab_lib.extend(runs.load_vocab(_init_source(config)), encoded)
     size = len(encoded.vocab)
     k = config_lib.resolve(config).model.num_sampled
     if losses.get(config.model.loss).sampled and k >= size:
         raise W2VError(f"config key model.num_sampled: {k} must be smaller than the vocabulary ({size} words "
                        f"after min_count={data.min_count})")
     return encoded
+
+
+def _init_source(config: Config) -> Path:
+    """The run init.from_run names, checked to have a checkpoint of this run's dimension."""
+    source = runs.named_run(config.init.from_run, "init.from_run")
+    dim = runs.load_config(source).model.embedding_dim
+    if dim != config.model.embedding_dim:
+        raise W2VError(f"config key init.from_run: {source} has vectors of dimension {dim}, this run "
+                       f"{config.model.embedding_dim} (model.embedding_dim must be the same)")
+    runs.checkpoint_path(source)  # a W2VError when it has none
+    return source
 
 
 def make_evaluator(config: Config) -> evaluate.Evaluator | None:
@@ -152,11 +166,30 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
         runs.create(out, config, corpus.vocab, link_checkpoints=task.writes_run)
         with runs.RunLock(out):
             trainer = Trainer(config, corpus, out, kernel, evaluator, strategy)
+            started = trainer.warm_start() if config.init.from_run else None
             _announce(run_dir, trainer, show_progress and task.writes_run)
             Summaries(out).hparams(config_lib.to_dict(config), run_dir.name)
-            result = _session(trainer, RunMeta.begin(out, config.run.seed, device_name(strategy)), show_progress,
-                              stop_at)
+            meta = RunMeta.begin(out, config.run.seed, device_name(strategy))
+            if started:
+                meta.update(init=started)
+            result = _session(trainer, meta, show_progress, stop_at)
     return dataclasses.replace(result, run_dir=run_dir)
+
+
+def _reopen(config: Config, run_dir: Path, saved: vocab_lib.Vocab, show_progress: bool) -> vocab_lib.EncodedCorpus:
+    """The corpus of a run being resumed, read with the vocabulary it was given. A warm start's keeps its
+    saved vocabulary and inherited rows (the run it started from may be gone since)."""
+    corpus = load_corpus(dataclasses.replace(config, init=schema.InitConfig()), show_progress)
+    if config.init.from_run:
+        changed = any(w not in saved.index for w in corpus.vocab.words)
+    else:
+        changed = corpus.vocab.words != saved.words
+    if changed:
+        raise W2VError(f"corpus {config.data.corpus}: its vocabulary no longer matches {run_dir / runs.VOCAB}; "
+                       f"the corpus changed since the run started")
+    if config.init.from_run:
+        return vocab_lib.encode(corpus.shards, saved, meta_lib.read(run_dir)["init"]["words"])
+    return corpus
 
 
 def _complete(run_dir: Path, saved: Config, config: Config) -> Result | None:
@@ -182,10 +215,7 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
     saved = runs.load_vocab(run_dir)
     task = distribute.task_from_env(config.distribute.strategy)
     strategy, config, kernel = _start(config, task)
-    corpus = load_corpus(config, show_progress and task.writes_run)
-    if corpus.vocab.words != saved.words:
-        raise W2VError(f"corpus {config.data.corpus}: its vocabulary no longer matches {run_dir / runs.VOCAB}; "
-                       f"the corpus changed since the run started")
+    corpus = _reopen(config, run_dir, saved, show_progress and task.writes_run)
     with _output(run_dir, task) as out:
         if out != run_dir:
             # Read the chief's checkpoints (shared storage), never write next to them.
@@ -201,8 +231,10 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
             _announce(run_dir, trainer, show_progress and task.writes_run)
             if trainer.restore() is None:
                 # Killed before its first checkpoint: nothing was saved, so starting over is the exact
-                # continuation (the stream and the initial vectors depend on the seed alone).
+                # continuation (the stream and the initial vectors depend on the seed and init.from_run alone).
                 log.warning("run directory %s: no checkpoint was saved yet; starting from step 0", run_dir)
+                if config.init.from_run:
+                    trainer.warm_start()
             meta = RunMeta.begin(out, config.run.seed, device_name(strategy),
                                  resumed_with=[f"{k}: {a} -> {b}" for k, (a, b) in changed.items()])
             if overrides:

@@ -72,6 +72,7 @@ class EncodedCorpus:
     vocab: Vocab
     shards: shards.ShardedCorpus
     remap: np.ndarray  # provisional id -> vocabulary id, -1 for words left out
+    inherited: int = 0  # leading vocabulary rows that come from the run this one started from (init.from_run)
 
     @property
     def raw_tokens(self) -> int:
@@ -94,6 +95,26 @@ def select(sharded: shards.ShardedCorpus, min_count: int, max_vocab: int | None,
     remap[order] = np.arange(len(order), dtype=np.int32)
     words = [sharded.words[i] for i in order]
     return EncodedCorpus(Vocab(words, counts[order].astype(np.int64)), sharded, remap)
+
+
+def encode(sharded: shards.ShardedCorpus, vocab: Vocab, inherited: int = 0) -> EncodedCorpus:
+    """The corpus read with a given vocabulary (its words found by spelling; words it lacks left out)."""
+    remap = np.array([vocab.index.get(w, -1) for w in sharded.words], dtype=np.int32)
+    return EncodedCorpus(vocab, sharded, remap, inherited)
+
+
+def extend(old: Vocab, chosen: EncodedCorpus) -> EncodedCorpus:
+    """A warm start's vocabulary: ``old``'s words in their order, each count plus its count in this
+    corpus, then the words ``chosen`` (this corpus's own selection) adds, most frequent first; the
+    old words are read wherever they occur, whatever min_count says of their new counts."""
+    new = [i for i, w in enumerate(chosen.vocab.words) if w not in old.index]
+    words = old.words + [chosen.vocab.words[i] for i in new]
+    seen = np.zeros(len(old), np.int64)
+    for w, c in zip(chosen.shards.words, chosen.shards.counts, strict=True):
+        if w in old.index:
+            seen[old.index[w]] = c
+    counts = np.concatenate([old.counts + seen, chosen.vocab.counts[new]])
+    return encode(chosen.shards, Vocab(words, counts), inherited=len(old))
 
 
 def build(lines: Iterable[str], tokenize: Callable[[str], list[str]], min_count: int, max_vocab: int | None,
