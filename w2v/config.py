@@ -92,6 +92,12 @@ def watched_metrics(config: Config) -> dict[str, str]:
 
 def _check_together(config: Config, source: str) -> None:
     """Constraints between keys."""
+    data = config.data
+    if data.phrases and data.phrase_scoring == "npmi" and not -1 < data.phrase_threshold <= 1:
+        raise W2VError(f"{source}: config key data.phrase_threshold: {data.phrase_threshold} can never be crossed by "
+                       f"npmi scores, which lie in [-1, 1]")
+    if data.phrases and not data.phrase_delimiter:
+        raise W2VError(f"{source}: config key data.phrase_delimiter: must not be empty")
     for key, metric in watched_metrics(config).items():
         if config.eval.every_n_steps == 0:
             raise W2VError(f"{source}: config key {key}: {metric!r} needs periodic evaluation; set "

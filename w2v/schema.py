@@ -41,6 +41,18 @@ class DataConfig:
     subsample: float = _opt(1e-3, "Mikolov's frequent-word subsampling threshold t (0 turns it off).",
                             lo=0.0, hi=1.0)
     window: int = _opt(5, "Maximum window radius; a reduced radius is drawn per centre word.", lo=1, hi=50)
+    phrases: int = _opt(0, "Passes of phrase detection (word2phrase): each joins the pairs of tokens that score above "
+                        "data.phrase_threshold into one token (new york -> new_york), so 2 passes make phrases of up "
+                        "to 4 words; 0: none. The phrases and their scores are written to the run's phrases.tsv.",
+                        lo=0, hi=8)
+    phrase_min_count: int = _opt(5, "Phrases: ignore words and pairs seen fewer times than this (the score's "
+                                 "discount, delta).", lo=1)
+    phrase_threshold: float = _opt(100.0, "Phrases: join a pair scoring above this (word2phrase's default 100 for "
+                                   "mikolov; npmi scores lie in [-1, 1], try 0.5).")
+    phrase_scoring: str = _opt("mikolov", "mikolov: (count(a b) - phrase_min_count) / (count(a) count(b)) x tokens, "
+                               "as word2phrase computes it (Mikolov et al. 2013); npmi: normalised pointwise mutual "
+                               "information.", choices=("mikolov", "npmi"))
+    phrase_delimiter: str = _opt("_", "Joins the words of a phrase.")
     chunk_tokens: int = _opt(65536, "Tokens per pipeline chunk (pairs are made a chunk at a time).",
                              lo=1024)
     cache_dir: str = _opt("~/.cache/w2v", "Where downloaded corpora (text8) and tokenised corpora (int32 shards, "

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from w2v import config as config_lib
 from w2v import corpus as corpus_lib
-from w2v import distribute, estimate, evaluate, losses, runs, schema, shards, state, steps
+from w2v import distribute, estimate, evaluate, losses, phrases, runs, schema, shards, state, steps
 from w2v import meta as meta_lib
 from w2v import vocab as vocab_lib
 from w2v.config import Config
@@ -53,6 +53,10 @@ def load_corpus(config: Config, show_progress: bool = False) -> vocab_lib.Encode
     sharded = shards.open_or_write(data.corpus, files, lambda: corpus_lib.iter_lines(data.corpus, data.cache_dir),
                                    corpus_lib.tokenizer(data.tokenizer, data.lowercase), Path(data.cache_dir),
                                    data.tokenizer, data.lowercase, progress=show_progress)
+    if data.phrases:
+        settings = phrases.Settings(data.phrase_min_count, data.phrase_threshold, data.phrase_scoring,
+                                    data.phrase_delimiter)
+        sharded = phrases.open_or_write(sharded, data.phrases, settings, progress=show_progress)
     encoded = vocab_lib.select(sharded, data.min_count, data.max_vocab, source=data.corpus)
     if config.init.from_run:
         encoded = vocab_lib.extend(runs.load_vocab(_init_source(config)), encoded)
@@ -164,6 +168,8 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
     corpus = load_corpus(config, show_progress and task.writes_run)
     with _output(run_dir, task) as out:
         runs.create(out, config, corpus.vocab, link_checkpoints=task.writes_run)
+        if config.data.phrases:
+            shutil.copyfile(corpus.shards.directory / phrases.PHRASES, out / phrases.PHRASES)
         with runs.RunLock(out):
             trainer = Trainer(config, corpus, out, kernel, evaluator, strategy)
             started = trainer.warm_start() if config.init.from_run else None
