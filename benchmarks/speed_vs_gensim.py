@@ -46,13 +46,17 @@ def eval_files() -> tuple[list[Path], list[Path]]:
     return evaluate.default_files()
 
 
-def score(words: list[str], vectors) -> dict:
+def score(words: list[str], vectors, unseen=None) -> dict:
+    """Analogy accuracy and similarity Spearman; with ``unseen`` (subword models: a word's vector from its
+    n-grams), also the Spearman over every pair, words outside the vocabulary included."""
     from w2v import evaluate
 
     analogy_files, similarity_files = eval_files()
-    report = evaluate.Evaluator(analogy_files, similarity_files)(evaluate.Vectors(words, vectors), 0)
-    return {"analogy": report.analogies[0].accuracy, "ws353": report.similarity[0].spearman,
-            "simlex": report.similarity[1].spearman}
+    report = evaluate.Evaluator(analogy_files, similarity_files)(evaluate.Vectors(words, vectors, True, unseen), 0)
+    ws, simlex = report.similarity
+    return {"analogy": report.analogies[0].accuracy, "ws353": ws.spearman, "simlex": simlex.spearman,
+            "ws353_all": ws.spearman_all, "simlex_all": simlex.spearman_all,
+            "skipped": ws.skipped + simlex.skipped}
 
 
 def w2v_config(args: argparse.Namespace, cache: str):
@@ -67,6 +71,7 @@ def w2v_config(args: argparse.Namespace, cache: str):
     overrides = [f"data.min_count={args.min_count}", f"data.window={args.window}", f"data.subsample={args.sample}",
                  f"data.tokenizer={args.tokenizer}", f"model.embedding_dim={args.dim}", f"model.loss={args.loss}",
                  f"model.architecture={'cbow' if args.cbow else 'skipgram'}", f"train.kernel={args.kernel}",
+                 f"model.subwords={args.subwords}", f"model.buckets={args.buckets}",
                  "checkpoint.every_n_steps=1000000", "summary.histograms_every_n_steps=1000000",
                  "summary.scalars_every_n_steps=1000"]
     overrides += [f"train.{k}={v}" for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr),
@@ -86,13 +91,14 @@ def run_w2v(args: argparse.Namespace) -> dict:
         result = trainer.train(cfg, Path(tmp) / "run", show_progress=False)
         wall = time.perf_counter() - start
         record = meta.read(Path(tmp) / "run")
-        vocab, vectors, _ = runs.load_embedding(Path(tmp) / "run")
+        e = runs.read_embedding(Path(tmp) / "run")
+        quality = score(e.vocab.words, e.vectors, e.unseen if e.ngrams is not None else None)
     return {"wall_s": wall, "prep_s": prep, "train_s": record["wall_time_s"], "words_per_s": result.words_per_sec,
-            "threads": record.get("threads"), **score(vocab.words, vectors)}
+            "threads": record.get("threads"), **quality}
 
 
 def run_gensim(args: argparse.Namespace) -> dict:
-    from gensim.models import Word2Vec
+    from gensim.models import FastText, Word2Vec
 
     from w2v import corpus
 
@@ -103,9 +109,11 @@ def run_gensim(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     sentences = [t for t in (tokenize(line) for line in corpus.iter_lines(data.corpus)) if t]
     cbow, hs = model.architecture == "cbow", model.loss == "hs"
-    w2v = Word2Vec(vector_size=model.embedding_dim, window=data.window, min_count=data.min_count,
-                   sample=data.subsample, sg=0 if cbow else 1, hs=int(hs), negative=0 if hs else args.negative,
-                   workers=args.workers, seed=args.seed, epochs=args.epochs, alpha=0.05 if cbow else 0.025)
+    common = dict(vector_size=model.embedding_dim, window=data.window, min_count=data.min_count, sample=data.subsample,
+                  sg=0 if cbow else 1, hs=int(hs), negative=0 if hs else args.negative, workers=args.workers,
+                  seed=args.seed, epochs=args.epochs, alpha=0.05 if cbow else 0.025)
+    w2v = FastText(min_n=model.min_n, max_n=model.max_n, bucket=model.buckets, **common) if model.subwords \
+        else Word2Vec(**common)
     vocab_start = time.perf_counter()
     w2v.build_vocab(sentences)
     train_start = time.perf_counter()
@@ -114,7 +122,7 @@ def run_gensim(args: argparse.Namespace) -> dict:
     raw = sum(len(s) for s in sentences) * args.epochs
     return {"wall_s": time.perf_counter() - start, "prep_s": train_start - start, "vocab_s": train_start - vocab_start,
             "train_s": train_time, "words_per_s": raw / train_time, "threads": args.workers,
-            **score(w2v.wv.index_to_key, w2v.wv.vectors)}
+            **score(w2v.wv.index_to_key, w2v.wv.vectors, w2v.wv.get_vector if model.subwords else None)}
 
 
 def main() -> None:
@@ -133,6 +141,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="threads on both sides (default: the cores)")
     parser.add_argument("--loss", default="neg", help="w2v loss (neg is gensim's objective; with hs gensim trains "
                         "hs=1, negative=0)")
+    parser.add_argument("--subwords", action="store_true", help="subword models: w2v model.subwords, gensim FastText")
+    parser.add_argument("--buckets", type=int, default=2000000, help="n-gram buckets with --subwords")
     parser.add_argument("--batch-size", type=int, default=None, help="w2v batch (default: its kernel's)")
     parser.add_argument("--kernel", default="auto", help="w2v train.kernel")
     parser.add_argument("--lr", type=float, default=None, help="w2v learning rate (default: its objective's)")
@@ -157,6 +167,8 @@ def main() -> None:
         rows[side] = json.loads(out.stdout.strip().splitlines()[-1])
     cfg = w2v_config(args, "/nonexistent")
     objective = "hs=1, negative=0" if cfg.model.loss == "hs" else f"negative {args.negative}"
+    if args.subwords:
+        objective = f"FastText, n-grams {cfg.model.min_n}-{cfg.model.max_n}, {cfg.model.buckets:,} buckets, {objective}"
     print(f"corpus {cfg.data.corpus}, {args.epochs} epochs, {cfg.model.architecture}, dim {cfg.model.embedding_dim}, "
           f"window {cfg.data.window}, sample {cfg.data.subsample}, min_count {cfg.data.min_count}; w2v "
           f"{args.config or 'loss ' + cfg.model.loss}; gensim "
@@ -170,6 +182,11 @@ def main() -> None:
         print(f"{side:12} {100 * r['analogy']:7.2f}% {r['ws353']:7.3f} {r['simlex']:7.3f} {r['prep_s']:7.1f} "
               f"{r['train_s']:8.1f} {r['wall_s']:8.1f} {r['words_per_s']:10,.0f} {r['peak_rss_mb']:8.0f} "
               f"{ratio:>14} {wall:>11}")
+    if args.subwords:
+        print(f"with the {base['skipped'] if base else '?'} WS-353/SimLex pairs that have a word outside the "
+              f"vocabulary scored too (its vector from its n-grams): "
+              + "; ".join(f"{side} WS-353 {r['ws353_all']:.3f}, SimLex {r['simlex_all']:.3f}"
+                          for side, r in rows.items()))
     print("ratios: against gensim (words/s of training; wall: gensim's whole-process time over this side's). prep s: "
           "reading, tokenising and counting the corpus (w2v: into its shard cache, which later runs reuse; gensim: "
           "into lists, then build_vocab" + (f", which alone took {base['vocab_s']:.1f} s)" if base else ")"))

@@ -45,7 +45,7 @@ def windows_of(targets, window_ids, cbow):
 
 
 def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, group, correction=None, tree=None,
-              frozen=(0, 0)):
+              frozen=(0, 0), subs=None):
     """word2vec a window at a time, in numpy. A window's outputs are its centre word and k noise words
     drawn for it (draws first*k .. first*k+k-1; one equal to the centre dropped, a repeat counted twice),
     or with a ``tree`` (paths, codes: hs) the nodes on the centre word's path, labelled 1 - code; its
@@ -53,7 +53,9 @@ def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, 
     whole input gradient). Windows go in groups: each is scored against the tables as its group found
     them, then the group's updates are added in window order. A logit beyond +-6 moves nothing (gensim's
     rule) but its loss counts. With ``correction`` (nce), biases are trained and logits are
-    v.u + b - log(k q). Rows below ``frozen`` (input, output) are never updated."""
+    v.u + b - log(k q). Rows below ``frozen`` (input, output) are never updated. With ``subs`` (CSR offsets and
+    ids: subwords) a word's input is the mean of its rows, each of which takes the whole gradient."""
+    expand = (lambda word: list(subs[1][subs[0][word]:subs[0][word + 1]])) if subs else (lambda word: [word])
     emb, out, bias = (t.copy() for t in tables)
     cbow = rows.ndim == 2
     losses = np.zeros(len(targets))
@@ -78,11 +80,10 @@ def reference(tables, rows, mask, targets, window_ids, k, key, noise_table, lr, 
                     counts.append(1)
                     labels.append(0.0)
             if cbow:
-                context = rows[first][mask[first] > 0]
-                x, inputs = emb[context].mean(axis=0, keepdims=True), [list(context)]
+                inputs = [[r for word in rows[first][mask[first] > 0] for r in expand(word)]]
             else:
-                inputs = [[rows[e]] for e in range(first, first + count)]
-                x = emb[[r[0] for r in inputs]]
+                inputs = [expand(rows[e]) for e in range(first, first + count)]
+            x = np.stack([emb[rs].mean(axis=0) for rs in inputs])
             logits = x @ out[ids].T
             if correction is not None:
                 logits += bias[ids] - correction[ids]
@@ -132,11 +133,12 @@ NO_TREE = (np.zeros(0, np.int32), np.zeros(0, np.int32))
 
 
 def run_op(tables, rows, mask, targets, window_ids, k, key, lr, threads, hogwild, group, correction=None, tree=None,
-           frozen=(0, 0)):
+           frozen=(0, 0), subs=None):
     variables = [tf.Variable(t) for t in tables]
     loss = fused.load().w2v_train(*(v.handle for v in variables), rows, mask, targets, window_ids, NOISE[0],
                                   NOISE[1], np.zeros(0, np.float32) if correction is None else correction,
-                                  *(NO_TREE if tree is None else tree), np.array(frozen, np.int32), key,
+                                  *(NO_TREE if tree is None else tree), np.array(frozen, np.int32),
+                                  *(NO_TREE if subs is None else subs), key,
                                   np.float32(lr), negatives=0 if tree else k, threads=threads, hogwild=hogwild,
                                   group=group)
     return [v.numpy() for v in variables], loss.numpy()
@@ -192,6 +194,29 @@ def test_the_op_trains_like_the_numpy_reference(cbow, loss, key, group, frozen):
 
 
 @pytest.mark.parametrize("cbow", [False, True], ids=["skipgram", "cbow"])
+@pytest.mark.parametrize("loss", ["neg", "hs"])
+@pytest.mark.parametrize("group", [1, 7])
+def test_subword_inputs_train_like_the_numpy_reference(cbow, loss, group):
+    from w2v import subwords
+
+    tables, rows, mask, targets, window_ids = case(cbow, seed=3)
+    words = [f"w{i}{'ab' * (i % 4)}" for i in range(V)]
+    buckets = 25
+    subs = subwords.table(words, subwords.Settings(2, 4, buckets))
+    tables = (np.concatenate([tables[0], np.random.default_rng(4).normal(0, 0.3, (buckets, D)).astype(np.float32)]),
+              *tables[1:])
+    tree = TREE if loss == "hs" else None
+    want, want_loss = reference(tables, rows, mask, targets, window_ids, 4, (5, 9), NOISE, 0.1, group, tree=tree,
+                                subs=subs)
+    got, got_loss = run_op(tables, rows, mask, targets, window_ids, 4, (5, 9), 0.1, 3, False, group, tree=tree,
+                           subs=subs)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-4)
+    assert not np.array_equal(got[0][V:], tables[0][V:])  # the n-gram rows trained
+
+
+@pytest.mark.parametrize("cbow", [False, True], ids=["skipgram", "cbow"])
 def test_the_deterministic_mode_gives_the_same_bits_whatever_the_threads(cbow):
     tables, rows, mask, targets, window_ids = case(cbow, batch=5000)
     results = [run_op(tables, rows, mask, targets, window_ids, 5, (2, 3), 0.05, threads, False, 64)
@@ -206,7 +231,7 @@ def test_the_op_refuses_ids_out_of_range_and_leaves_earlier_reads_alone():
     emb = tf.Variable(tables[0])
     snapshot = tf.convert_to_tensor(emb)  # a read taken before the step must not change
     out, bias = tf.Variable(tables[1]), tf.Variable(tables[2])
-    args = (NOISE[0], NOISE[1], np.zeros(0, np.float32), *NO_TREE, (0, 0), (1, 2), np.float32(0.1))
+    args = (NOISE[0], NOISE[1], np.zeros(0, np.float32), *NO_TREE, (0, 0), *NO_TREE, (1, 2), np.float32(0.1))
     fused.load().w2v_train(emb.handle, out.handle, bias.handle, rows, mask, targets, window_ids, *args, negatives=3)
     np.testing.assert_array_equal(snapshot.numpy(), tables[0])
     assert not np.array_equal(emb.numpy(), tables[0])

@@ -129,8 +129,9 @@ def _vectors(run_dir: Path, checkpoint: str | None):
     from w2v import runs
     from w2v.vectors import Vectors
 
-    vocab, vectors, step = runs.load_embedding(run_dir, checkpoint)
-    return Vectors(vocab.words, vectors, lowercase=runs.load_config(run_dir).data.lowercase), step
+    e = runs.read_embedding(run_dir, checkpoint)
+    return Vectors(e.vocab.words, e.vectors, lowercase=runs.load_config(run_dir).data.lowercase,
+                   unseen=e.unseen if e.ngrams is not None else None), e.step
 
 
 @cli.command("eval")
@@ -195,12 +196,16 @@ def neighbors(run_dir: Path, words: tuple[str, ...], k: int, analogy: tuple[str,
 @click.option("-o", "--output", required=True, type=click.Path(), help="File to write.")
 @CHECKPOINT
 def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None:
-    """Write a run's vectors for other tools (gensim, word2vec.c, numpy)."""
+    """Write a run's vectors for other tools (gensim, word2vec.c, numpy); a subword model's n-gram table
+    too (OUTPUT.ngrams.npy and .json), to give unseen words vectors."""
     from w2v import export as export_lib
     from w2v import runs
 
-    vocab, vectors, _ = runs.load_embedding(run_dir, checkpoint)
-    for path in export_lib.export(vocab.words, vectors, fmt, Path(output), vocab.counts):
+    e = runs.read_embedding(run_dir, checkpoint)
+    written = export_lib.export(e.vocab.words, e.vectors, fmt, Path(output), e.vocab.counts)
+    if e.ngrams is not None:
+        written += export_lib.ngram_table(Path(output), e.ngrams, e.settings)
+    for path in written:
         click.echo(f"wrote {path}")
 
 

@@ -98,6 +98,12 @@ def _check_together(config: Config, source: str) -> None:
                        f"npmi scores, which lie in [-1, 1]")
     if data.phrases and not data.phrase_delimiter:
         raise W2VError(f"{source}: config key data.phrase_delimiter: must not be empty")
+    model = config.model
+    if model.subwords and model.min_n > model.max_n:
+        raise W2VError(f"{source}: config key model.min_n: {model.min_n} is above model.max_n ({model.max_n})")
+    if model.subwords and config.init.from_run:
+        raise W2VError(f"{source}: config key init.from_run: warm starts of subword models (model.subwords) are not "
+                       f"supported yet")
     for key, metric in watched_metrics(config).items():
         if config.eval.every_n_steps == 0:
             raise W2VError(f"{source}: config key {key}: {metric!r} needs periodic evaluation; set "

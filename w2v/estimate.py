@@ -36,7 +36,8 @@ def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int) -> tu
     model, train = config.model, config.train
     vocab = len(corpus.vocab)
     slots = {"sgd": 0, "adagrad": 1, "adam": 2}[train.optimizer]
-    tables = vocab * model.embedding_dim * 4 * (2 + 2 * slots)
+    rows = 2 * vocab + (model.buckets if model.subwords else 0)  # input and output tables
+    tables = rows * model.embedding_dim * 4 * (1 + slots)
     speed = PAIRS_PER_SECOND["hogwild" if kernel == "fused" and train.hogwild else kernel]
     speed *= (threads if kernel == "fused" else 1) * 128 / max(model.embedding_dim, 32)
     length = f"{train.steps:,} steps" if train.steps else f"{train.epochs} epochs"

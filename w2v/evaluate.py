@@ -148,19 +148,28 @@ class SimilarityResult:
     pearson: float
     pairs: int
     skipped: int
+    spearman_all: float | None = None  # subword models: over every pair, unseen words from their n-grams
 
 
 def similarity(vectors: Vectors, pairs: list[tuple[str, str, float]], restrict: int = 300000,
                file: str = "") -> SimilarityResult:
-    """Spearman and Pearson correlation of cosine similarity with human scores."""
+    """Spearman and Pearson correlation of cosine similarity with human scores over the pairs of known
+    words; for a subword model, also the Spearman correlation over every pair."""
     lookup = vectors.upper_index(restrict)
     known = [(lookup[a], lookup[b], s) for a, b, s in pairs if a in lookup and b in lookup]
+    every = None
+    if vectors.unseen is not None and len(pairs) >= 2:
+        def unit(word: str) -> np.ndarray:  # pairs are read uppercased; unseen words are composed lowercased
+            return vectors.unit[lookup[word]] if word in lookup else vectors.vector(word.lower())[0]
+
+        cosine = [float(unit(a) @ unit(b)) for a, b, _ in pairs]
+        every = float(stats.spearmanr([s for _, _, s in pairs], cosine)[0])
     if len(known) < 2:
-        return SimilarityResult(file, math.nan, math.nan, len(known), len(pairs) - len(known))
+        return SimilarityResult(file, math.nan, math.nan, len(known), len(pairs) - len(known), every)
     a, b, human = (np.array(x) for x in zip(*known, strict=True))
     cosine = np.sum(vectors.unit[a] * vectors.unit[b], axis=1)
     return SimilarityResult(file, float(stats.spearmanr(human, cosine)[0]), float(stats.pearsonr(human, cosine)[0]),
-                            len(known), len(pairs) - len(known))
+                            len(known), len(pairs) - len(known), every)
 
 
 @dataclass
@@ -179,6 +188,8 @@ class Report:
             out[f"eval/{name}/syntactic"] = r.part(True)
         for r in self.similarity:
             out[f"eval/{Path(r.file).stem}/spearman"] = r.spearman
+            if r.spearman_all is not None:
+                out[f"eval/{Path(r.file).stem}/spearman_all"] = r.spearman_all
         return out
 
     def to_json(self) -> dict:
@@ -202,6 +213,9 @@ class Report:
         for r in self.similarity:
             lines.append(f"  similarity {Path(r.file).name}: Spearman {r.spearman:.4f}, Pearson {r.pearson:.4f} "
                          f"over {r.pairs} pairs, {r.skipped} skipped (out of vocabulary)")
+            if r.spearman_all is not None:
+                lines.append(f"    with the unseen words' vectors from their n-grams: Spearman {r.spearman_all:.4f} "
+                             f"over all {r.pairs + r.skipped} pairs")
         return "\n".join(lines)
 
 

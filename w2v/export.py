@@ -7,13 +7,14 @@ export never leaves a half-written file; exports get the permissions any new fil
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from w2v import fileio
+from w2v import fileio, subwords
 from w2v.errors import W2VError
 
 
@@ -60,6 +61,20 @@ FORMATS: dict[str, Format] = {
     "npy": Format("a float32 .npy matrix, and a .vocab.tsv beside it (word, count)", _npy),
     "tsv": Format("one line a word: the word, then its vector, tab-separated", _tsv),
 }
+
+
+def ngram_table(output: Path, rows: np.ndarray, settings: subwords.Settings) -> list[Path]:
+    """A subword model's n-gram rows beside an export (``<output>.ngrams.npy``, one row a bucket) and how to
+    use them (``<output>.ngrams.json``): an unseen word's vector is the mean of the rows of its n-grams."""
+    table, about = Path(f"{output}.ngrams.npy"), Path(f"{output}.ngrams.json")
+    with fileio.replacing(table) as tmp, open(tmp, "wb") as f:
+        np.save(f, rows.astype(np.float32))
+    fileio.write_text(about, json.dumps({
+        **asdict(settings), "ngrams": "the character n-grams of '<' + word + '>' with min_n to max_n characters",
+        "hash": "fastText's: 32-bit FNV-1a over the UTF-8 bytes, each byte sign-extended (int8_t), modulo buckets "
+                "(gensim.models.fasttext.ft_hash_bytes)",
+        "vector": "an unseen word's vector is the mean of its n-grams' rows"}, indent=2))
+    return [table, about]
 
 
 def export(words: list[str], vectors: np.ndarray, fmt: str, output: Path,

@@ -79,7 +79,8 @@ def train(model: object, rows: tf.Tensor, mask: tf.Tensor, targets: tf.Tensor, w
     equal ``windows`` (their centre word's stream position) form one window. CBOW: ``rows`` [B, C] the
     context words with ``mask`` [B, C] marking the real ones. The noise words come from the model's
     alias table, drawn by a hash of (its noise key for ``step``, window); with hs, the output rows are
-    the nodes on the centre word's path in the model's Huffman tree. Rows below ``model.frozen`` (input,
+    the nodes on the centre word's path in the model's Huffman tree; with subwords, a word's input is the
+    mean of its rows (its own and its n-grams'). Rows below ``model.frozen`` (input,
     output) stay as they are.
     """
     tree = model.loss_kind.tree
@@ -89,6 +90,8 @@ def train(model: object, rows: tf.Tensor, mask: tf.Tensor, targets: tf.Tensor, w
                             tf.cast(windows, tf.int64), model.noise_accept, tf.cast(model.noise_alias, tf.int32),
                             model.correction, model.tree_paths if tree else nothing,
                             model.tree_codes if tree else nothing, tf.constant(model.frozen, tf.int32),
+                            nothing if model.subword_ids is None else model.subword_offsets,
+                            nothing if model.subword_ids is None else model.subword_ids,
                             model.noise_key(step), tf.cast(learning_rate, tf.float32),
                             negatives=model.num_sampled if model.loss_kind.sampled else 0, threads=threads,
                             hogwild=hogwild, group=GROUP)

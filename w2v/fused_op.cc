@@ -62,6 +62,8 @@ REGISTER_OP("W2vTrain")
     .Input("paths: int32")
     .Input("codes: int32")
     .Input("frozen: int32")
+    .Input("sub_offsets: int32")
+    .Input("sub_ids: int32")
     .Input("key: int64")
     .Input("learning_rate: float")
     .Attr("negatives: int >= 0")
@@ -86,6 +88,8 @@ correction: nce: [V] log(k q(w)), subtracted from every logit; neg: [0].
 paths, codes: hs: [V, L] the inner nodes on each word's Huffman path and the branch taken at each (-1 past
   its end); other losses: [0].
 frozen: [2] rows of the embedding and of the output table below these ids are left as they are.
+sub_offsets, sub_ids: subwords: word w's input rows are sub_ids[sub_offsets[w]:sub_offsets[w + 1]] (the
+  embedding then has more rows than the output table: the n-gram buckets'); otherwise [0].
 )doc");
 
 // The variable's buffer, made exclusive first: updating in place must not change a tensor that a
@@ -139,7 +143,9 @@ class TrainOp : public OpKernel {
     const Tensor& paths = ctx->input(10);
     const Tensor& codes = ctx->input(11);
     const Tensor& frozen = ctx->input(12);
-    const Tensor& key = ctx->input(13);
+    const Tensor& sub_offsets = ctx->input(13);
+    const Tensor& sub_ids = ctx->input(14);
+    const Tensor& key = ctx->input(15);
     const int64_t batch = targets.NumElements();
     const bool cbow = rows.dims() == 2;
     OP_REQUIRES(ctx, targets.dims() == 1 && rows.dims() >= 1 && rows.dim_size(0) == batch && key.NumElements() == 2 &&
@@ -154,10 +160,25 @@ class TrainOp : public OpKernel {
     OP_REQUIRES_OK(ctx, Exclusive(ctx, vars[0].get(), &s.emb));
     OP_REQUIRES_OK(ctx, Exclusive(ctx, vars[1].get(), &s.out));
     const Tensor& table = *vars[0]->tensor();
-    OP_REQUIRES(ctx, table.dims() == 2 && vars[1]->tensor()->shape() == table.shape(),
-                absl::InvalidArgumentError("fused step: embedding and weights must be matrices of one shape"));
-    s.vocab = table.dim_size(0);
+    const Tensor& weights = *vars[1]->tensor();
+    OP_REQUIRES(ctx, table.dims() == 2 && weights.dims() == 2 && weights.dim_size(1) == table.dim_size(1) &&
+                         (sub_offsets.NumElements() > 0 ? table.dim_size(0) >= weights.dim_size(0)
+                                                        : table.dim_size(0) == weights.dim_size(0)),
+                absl::InvalidArgumentError("fused step: embedding and weights must be matrices of one shape "
+                                           "(the embedding may have n-gram rows past the words')"));
+    s.vocab = weights.dim_size(0);
     s.dim = table.dim_size(1);
+    if (sub_offsets.NumElements() > 0) {
+      OP_REQUIRES(ctx, sub_offsets.NumElements() == s.vocab + 1,
+                  absl::InvalidArgumentError("fused step: subwords need an offset per word, and one more"));
+      const int32_t* o = sub_offsets.flat<int32_t>().data();
+      bool ordered = o[0] == 0 && o[s.vocab] == sub_ids.NumElements();
+      for (int64_t i = 0; ordered && i < s.vocab; ++i) ordered = o[i] <= o[i + 1];
+      OP_REQUIRES(ctx, ordered, absl::InvalidArgumentError("fused step: subword offsets out of order"));
+      OP_REQUIRES_OK(ctx, CheckIds(sub_ids, table.dim_size(0)));
+      s.sub_offsets = o;
+      s.sub_ids = sub_ids.flat<int32_t>().data();
+    }
     OP_REQUIRES(ctx, accept.NumElements() == s.vocab && alias.NumElements() == s.vocab,
                 absl::InvalidArgumentError("fused step: the noise table must have a row per word"));
     if (correction.NumElements() > 0) {
@@ -189,7 +210,7 @@ class TrainOp : public OpKernel {
     s.alias = alias.flat<int32_t>().data();
     const auto* seed = key.flat<int64_t>().data();
     s.stream = SplitMix64(SplitMix64(static_cast<uint64_t>(seed[0])) ^ static_cast<uint64_t>(seed[1]));
-    s.lr = ctx->input(14).scalar<float>()();
+    s.lr = ctx->input(16).scalar<float>()();
     Tensor* loss_t;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({batch}), &loss_t));
     s.loss = loss_t->flat<float>().data();

@@ -42,6 +42,8 @@ struct Step {
   const float* correction;  // nce only: log(k q(w))
   const int32_t* paths;     // hs only: [vocab][depth] inner nodes from the root, -1 past the end
   const int32_t* codes;     // hs only: the branch taken at each node
+  const int32_t* sub_offsets;  // subwords only: word w's input rows are sub_ids[sub_offsets[w]..sub_offsets[w+1])
+  const int32_t* sub_ids;      // (its own row, then its n-gram buckets' rows past the words)
   int64_t dim, vocab, k, depth;  // depth: the longest path (0 unless hs)
   int64_t frozen_inputs, frozen_outputs;  // rows below these ids are not updated (a warm start's old words)
   int64_t context;  // CBOW's slots per example; 0 for skip-gram
@@ -55,6 +57,7 @@ struct Step {
   float* loss;
   bool nce() const { return correction != nullptr; }
   bool hs() const { return depth > 0; }
+  bool subwords() const { return sub_offsets != nullptr; }
   int64_t outputs() const { return std::max(k + 1, depth); }  // the most output rows a window has
 };
 
@@ -116,16 +119,27 @@ int32_t Outputs(const Step& s, const Window& w, int32_t* ids, int32_t* counts, f
   return n;
 }
 
-// Calls f(row) for each input row of the window's hidden vector h: skip-gram's own row, or every real
-// context row of a CBOW example (each takes the whole gradient, as in word2vec.c).
+// Calls f(row) for each input row of a word: its own, and with subwords its n-grams'.
+template <typename F>
+void ForRows(const Step& s, int32_t word, F&& f) {
+  if (!s.subwords()) {
+    f(word);
+    return;
+  }
+  for (int32_t j = s.sub_offsets[word]; j < s.sub_offsets[word + 1]; ++j) f(s.sub_ids[j]);
+}
+
+// Calls f(row) for each input row of the window's hidden vector h: skip-gram's context word's, or those
+// of every real context word of a CBOW example (each row takes the whole gradient, as in word2vec.c and
+// fastText).
 template <typename F>
 void ForInputs(const Step& s, const Window& w, int32_t h, F&& f) {
   if (s.context == 0) {
-    f(s.rows[w.first + h]);
+    ForRows(s, s.rows[w.first + h], f);
     return;
   }
   for (int64_t c = 0; c < s.context; ++c) {
-    if (s.mask[w.first * s.context + c] > 0) f(s.rows[w.first * s.context + c]);
+    if (s.mask[w.first * s.context + c] > 0) ForRows(s, s.rows[w.first * s.context + c], f);
   }
 }
 
@@ -138,27 +152,40 @@ void Prefetch(const Step& s, const Window& w, const int32_t* ids, int32_t n_out)
   }
 }
 
-// The window's hidden vectors: skip-gram's context rows, or CBOW's mean of its context rows (written to
-// `mean`). Returns how many (0: a CBOW example without context).
-int32_t Hidden(const Step& s, const Window& w, const float** x, float* mean) {
-  if (s.context == 0) {
-    for (int32_t h = 0; h < w.count; ++h) x[h] = s.emb + static_cast<int64_t>(s.rows[w.first + h]) * s.dim;
-    return w.count;
-  }
+// The mean of the input rows of hidden vector h, written to `mean`; false when it has none.
+bool Mean(const Step& s, const Window& w, int32_t h, float* mean) {
   std::fill(mean, mean + s.dim, 0.0f);
   int32_t used = 0;
-  ForInputs(s, w, 0, [&](int32_t id) {
+  ForInputs(s, w, h, [&](int32_t id) {
     const float* row = s.emb + static_cast<int64_t>(id) * s.dim;
 #pragma omp simd
     for (int64_t d = 0; d < s.dim; ++d) mean[d] += row[d];
     ++used;
   });
-  if (used == 0) return 0;
+  if (used == 0) return false;
   const float inv = 1.0f / static_cast<float>(used);
 #pragma omp simd
   for (int64_t d = 0; d < s.dim; ++d) mean[d] *= inv;
+  return true;
+}
+
+// The window's hidden vectors: skip-gram's context rows (with subwords, each context word's mean of its
+// rows), or CBOW's mean of its context rows, means written to `mean`. Returns how many (0: a CBOW example
+// without context).
+int32_t Hidden(const Step& s, const Window& w, const float** x, float* mean) {
+  if (s.context == 0) {
+    for (int32_t h = 0; h < w.count; ++h) {
+      if (s.subwords()) {
+        Mean(s, w, h, mean + h * s.dim);
+        x[h] = mean + h * s.dim;
+      } else {
+        x[h] = s.emb + static_cast<int64_t>(s.rows[w.first + h]) * s.dim;
+      }
+    }
+    return w.count;
+  }
   x[0] = mean;
-  return 1;
+  return Mean(s, w, 0, mean) ? 1 : 0;
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -270,7 +297,7 @@ struct Scratch {
   std::vector<float> mean, logits;
   void Fit(int64_t widest, int64_t outs, int64_t dim) {
     x.resize(widest);
-    mean.resize(dim);
+    mean.resize(widest * dim);
     logits.resize(widest * outs);
   }
 };

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from w2v import actions, evaluate, feeds, fused, losses, projector, runs, steps
+from w2v import actions, evaluate, feeds, fused, losses, projector, runs, steps, subwords
 from w2v import config as config_lib
 from w2v import state as state_lib
 from w2v import vocab as vocab_lib
@@ -67,7 +67,9 @@ class Trainer:
         # Watched metrics: keep_best's first, whose best value meta.json records.
         self.watched = tuple(dict.fromkeys(map(evaluate.metric_name, config_lib.watched_metrics(config).values())))
         with self.strategy.scope():
-            model = Word2Vec(len(corpus.vocab), config.model, noise, config.run.seed, corpus.vocab.counts)
+            table = subwords.table(corpus.vocab.words, subwords.settings(config.model)) if config.model.subwords \
+                else None
+            model = Word2Vec(len(corpus.vocab), config.model, noise, config.run.seed, corpus.vocab.counts, table)
             self.state = TrainState(model, SparseOptimizer(config.train.optimizer, model.trainable),
                                     self.watched)
         if config.init.freeze_old:
@@ -147,8 +149,8 @@ class Trainer:
         return out
 
     def vectors(self) -> np.ndarray:
-        """The input embedding as a numpy array (shards joined)."""
-        return tf.convert_to_tensor(self.model.embedding).numpy()
+        """The words' vectors as a numpy array (shards joined; with subwords, composed)."""
+        return self.model.word_vectors()
 
     def write_projector(self) -> None:
         """Projector files for the most frequent ``projector.top_n`` words."""

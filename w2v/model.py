@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from w2v import huffman, losses
+from w2v import huffman, losses, subwords
 from w2v.errors import W2VError
 from w2v.schema import ModelConfig
 
@@ -49,8 +49,9 @@ class Word2Vec(tf.Module):
     the losses of w2v/losses.py."""
 
     def __init__(self, vocab_size: int, config: ModelConfig, noise: np.ndarray, seed: int,
-                 counts: np.ndarray | None = None) -> None:
-        """``counts`` (the vocabulary's) build the Huffman tree of the losses that use one."""
+                 counts: np.ndarray | None = None, subword_table: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """``counts`` (the vocabulary's) build the Huffman tree of the losses that use one;
+        ``subword_table`` (w2v/subwords.py's, with model.subwords) gives each word's input rows."""
         super().__init__(name="word2vec")
         self.config = config
         self.loss_kind = losses.get(config.loss)
@@ -60,10 +61,13 @@ class Word2Vec(tf.Module):
         with self.name_scope:
             with tf.name_scope("embedding"):
                 # gensim's initialisation: input vectors uniform in +-1/dim, output vectors zero.
+                # With subwords, the n-gram buckets' rows follow the words' (fastText starts both alike).
+                rows = vocab_size + (config.buckets if config.subwords else 0)
                 self.embedding = tf.Variable(
-                    tf.random.stateless_uniform([vocab_size, dim], seed=[seed, 0], minval=-1.0 / dim,
-                                                maxval=1.0 / dim),
+                    tf.random.stateless_uniform([rows, dim], seed=[seed, 0], minval=-1.0 / dim, maxval=1.0 / dim),
                     name="embedding")
+                self.subword_offsets, self.subword_ids = (tf.constant(t, tf.int32) for t in subword_table) \
+                    if config.subwords else (None, None)
             with tf.name_scope("output"):
                 self.output_weights = tf.Variable(tf.zeros([vocab_size, dim]), name="weights")
                 self.output_biases = tf.Variable(self.loss_kind.biases_at_start(noise, self.num_sampled),
@@ -96,6 +100,13 @@ class Word2Vec(tf.Module):
     def trainable(self) -> list[tf.Variable]:
         """The variables the optimizer updates: each shard of a sharded table on its own."""
         return [part for table in self.tables for part in parts(table)]
+
+    def word_vectors(self) -> np.ndarray:
+        """The words' input vectors (with subwords, each the mean of its rows), shards joined."""
+        rows = tf.convert_to_tensor(self.embedding).numpy()
+        if self.subword_ids is None:
+            return rows
+        return subwords.compose(rows, self.subword_offsets.numpy(), self.subword_ids.numpy())
 
     def without_frozen(self, grads: list) -> list:
         """The gradients of ``trainable`` with the rows below ``frozen`` left out, so that no optimizer moves
@@ -139,8 +150,18 @@ class Word2Vec(tf.Module):
         return drawn[offset:offset + size]
 
     def embed(self, inputs: tf.Tensor, input_mask: tf.Tensor | None) -> tf.Tensor:
-        """Input vectors: the centre word's (skipgram) or the mean of the context's (cbow)."""
+        """Input vectors: the centre word's (skipgram) or the mean of the context's (cbow); with subwords,
+        the mean of the input rows of the word (or of all the context's words)."""
         with tf.name_scope("embed"):
+            if self.subword_ids is not None:
+                table = tf.RaggedTensor.from_row_splits(self.subword_ids, tf.cast(self.subword_offsets, tf.int64))
+                if input_mask is None:
+                    rows = tf.gather(table, inputs)
+                else:
+                    rows = tf.gather(table, tf.ragged.boolean_mask(inputs, input_mask > 0)).merge_dims(1, 2)
+                vectors = tf.ragged.map_flat_values(lambda ids: tf.nn.embedding_lookup(self.embedding, ids), rows)
+                used = tf.cast(tf.maximum(rows.row_lengths(), 1), vectors.dtype)[:, None]
+                return tf.reduce_sum(vectors, axis=1) / used
             vectors = tf.nn.embedding_lookup(self.embedding, inputs)
             if input_mask is None:
                 return vectors

@@ -6,12 +6,14 @@ import datetime
 import fcntl
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
 from w2v import config as config_lib
+from w2v import subwords
 from w2v.config import Config
 from w2v.errors import W2VError
 from w2v.vocab import Vocab
@@ -149,17 +151,45 @@ def checkpoint_path(run_dir: Path, which: str | None = None) -> str:
     return path
 
 
-def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab, np.ndarray, int]:
-    """The vocabulary, input embedding and global step of a run's checkpoint (the latest, the best or
-    a path prefix: see ``checkpoint_path``)."""
+@dataclass
+class Embedding:
+    """A run's vectors at one checkpoint: the words' (with subwords, each the mean of its rows), and
+    for a subword model the n-gram rows that give unseen words theirs."""
+
+    vocab: Vocab
+    vectors: np.ndarray
+    step: int
+    ngrams: np.ndarray | None = None
+    settings: subwords.Settings | None = None
+
+    def unseen(self, word: str) -> np.ndarray:
+        """The vector of a word outside the vocabulary, from its n-grams (subword models only)."""
+        assert self.ngrams is not None and self.settings is not None
+        return subwords.unseen(word, self.ngrams, self.settings)
+
+
+def read_embedding(run_dir: Path, checkpoint: str | None = None) -> Embedding:
+    """A run's vectors at a checkpoint (the latest, the best or a path prefix: see ``checkpoint_path``)."""
     from w2v import state
 
     vocab = load_vocab(run_dir)
     saved = state.read(checkpoint_path(run_dir, checkpoint))
-    if len(saved.embedding) != len(vocab):
+    model = load_config(run_dir).model
+    rows = len(vocab) + (model.buckets if model.subwords else 0)
+    if len(saved.embedding) != rows:
         raise W2VError(f"checkpoint {saved.path}: {len(saved.embedding)} rows for {len(vocab)} words in "
-                       f"{Path(run_dir) / VOCAB}")
-    return vocab, saved.embedding, saved.step
+                       f"{Path(run_dir) / VOCAB}" + (f" and {model.buckets} n-gram buckets" if model.subwords else ""))
+    if not model.subwords:
+        return Embedding(vocab, saved.embedding, saved.step)
+    settings = subwords.settings(model)
+    vectors = subwords.compose(saved.embedding, *subwords.table(vocab.words, settings))
+    return Embedding(vocab, vectors, saved.step, saved.embedding[len(vocab):], settings)
+
+
+def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab, np.ndarray, int]:
+    """The vocabulary, word vectors and global step of a run's checkpoint (see ``read_embedding``)."""
+    embedding = read_embedding(run_dir, checkpoint)
+    return embedding.vocab, embedding.vectors, embedding.step
 
 
 LOCK = ".lock"

@@ -70,6 +70,13 @@ class ModelConfig:
                                    "draw among a centre word's pairs), per batch for sampled_softmax; null: "
                                    + ", ".join(f"{n} for {name}" for name, loss in LOSSES.items() if loss.sampled
                                                for n in [loss.num_sampled]) + ".", lo=1)
+    subwords: bool = _opt(False, "fastText's subword vectors: a word's input vector is the mean of its own row and "
+                          "its character n-grams' (model.min_n to model.max_n characters of <word>, hashed into "
+                          "model.buckets rows), so words never seen get vectors too (w2v neighbors, w2v eval).")
+    min_n: int = _opt(3, "Subwords: shortest character n-gram.", lo=1)
+    max_n: int = _opt(6, "Subwords: longest character n-gram.", lo=1)
+    buckets: int = _opt(2000000, "Subwords: rows the n-grams are hashed into (fastText's default; each is "
+                        "embedding_dim floats, 1 GB at dimension 128).", lo=1)
     noise: str = _opt("unigram", "Noise distribution: unigram (counts^noise_power) or log_uniform (Zipf).",
                       choices=("unigram", "log_uniform"))
     noise_power: float = _opt(0.75, "Exponent on counts for the unigram noise distribution.", lo=0.0, hi=1.0)

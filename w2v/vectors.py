@@ -6,6 +6,7 @@ Used by ``w2v neighbors`` and the evaluation code alike, so the command line onl
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,10 +24,13 @@ class Answer:
 
 class Vectors:
     """Unit-normalised vectors with gensim's case-insensitive lookup for evaluation, and exact (or,
-    for a lowercased corpus, lowercased) lookup for queries."""
+    for a lowercased corpus, lowercased) lookup for queries. ``unseen`` (subword models) gives words
+    outside the vocabulary a vector from their n-grams."""
 
-    def __init__(self, words: list[str], vectors: np.ndarray, lowercase: bool = False) -> None:
+    def __init__(self, words: list[str], vectors: np.ndarray, lowercase: bool = False,
+                 unseen: Callable[[str], np.ndarray] | None = None) -> None:
         self.words = words
+        self.unseen = unseen
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.unit = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
         self.index = {w: i for i, w in enumerate(words)}
@@ -58,20 +62,33 @@ class Vectors:
         order = top[np.argsort(-sims[top], kind="stable")]
         return [(self.words[i], float(sims[i])) for i in order if i not in exclude][:k]
 
+    def vector(self, word: str) -> tuple[np.ndarray, int | None]:
+        """A query word's unit vector and row; a word outside the vocabulary gets its n-grams' vector
+        (row None) where the model has subwords, else a W2VError naming it."""
+        try:
+            i = self.id(word)
+        except W2VError:
+            if self.unseen is None:
+                raise
+            v = self.unseen(word.lower() if self.lowercase else word)
+            return v / max(float(np.linalg.norm(v)), 1e-12), None
+        return self.unit[i], i
+
     def nearest(self, words: list[str], k: int) -> tuple[list[Answer], list[W2VError]]:
-        """The neighbours of each known word, and an error for each unknown one."""
+        """The neighbours of each word, and an error for each one that has no vector."""
         answers, unknown = [], []
         for word in words:
             try:
-                i = self.id(word)
+                v, i = self.vector(word)
             except W2VError as e:
                 unknown.append(e)
                 continue
-            answers.append(Answer(word, self.neighbours(self.unit[i], k, {i})))
+            label = word if i is not None else f"{word} (not in the vocabulary: its vector is its n-grams')"
+            answers.append(Answer(label, self.neighbours(v, k, set() if i is None else {i})))
         return answers, unknown
 
     def analogy(self, a: str, b: str, c: str, k: int) -> Answer:
         """"a is to b as c is to ?": the words nearest b - a + c (3CosAdd), the three left out."""
-        ids = [self.id(w) for w in (a, b, c)]
-        query = self.unit[ids[1]] - self.unit[ids[0]] + self.unit[ids[2]]
-        return Answer(f"{a} : {b} :: {c} : ?", self.neighbours(query, k, set(ids)))
+        (va, ia), (vb, ib), (vc, ic) = (self.vector(w) for w in (a, b, c))
+        exclude = {i for i in (ia, ib, ic) if i is not None}
+        return Answer(f"{a} : {b} :: {c} : ?", self.neighbours(vb - va + vc, k, exclude))
