@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 train: install
 	$(BIN)/w2v train --config configs/base.yaml
 
+# Two workers (most tests wait on process start-up and I/O more than they compute), then the tests that
+# assert wall-clock bounds on their own, where no other test competes for the cores.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 -m "not timing"
+	$(BIN)/python -m pytest -q -m timing
 
 bench: install
 	$(BIN)/python benchmarks/speed_vs_gensim.py

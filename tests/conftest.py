@@ -38,18 +38,21 @@ GROUP_SIZE = 3
 FILLERS = 30
 
 
-def planted_corpus(path: Path, sentences: int = 3000, seed: int = 0) -> Path:
-    """Sentences that each mix the words of one group (g<i>w<j>) with random filler words.
+def planted_corpus(path: Path, sentences: int = 3000, seed: int = 0, groups: list[str] | None = None,
+                   filler: str = "filler") -> Path:
+    """Sentences that each mix the words of one group (g<i>w<j>, or <prefix><j> for the ``groups``
+    prefixes given) with random filler words.
 
     Words of a group only ever share sentences with each other, so after training the nearest
     neighbours of a group word must be its own group's words.
     """
     rng = np.random.default_rng(seed)
+    groups = groups or [f"g{g}w" for g in range(GROUPS)]
     lines = []
     for _ in range(sentences):
-        g = rng.integers(GROUPS)
-        words = [f"g{g}w{rng.integers(GROUP_SIZE)}" for _ in range(6)]
-        words += [f"filler{rng.integers(FILLERS)}" for _ in range(3)]
+        prefix = groups[rng.integers(len(groups))]
+        words = [f"{prefix}{rng.integers(GROUP_SIZE)}" for _ in range(6)]
+        words += [f"{filler}{rng.integers(FILLERS)}" for _ in range(3)]
         rng.shuffle(words)
         lines.append(" ".join(words))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

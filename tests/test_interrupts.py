@@ -8,9 +8,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import tensorflow as tf
 
 from w2v import meta, runs, state
+
+pytestmark = pytest.mark.timing
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,23 +5,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import planted_corpus, small_config
+from tests.conftest import GROUP_SIZE, planted_corpus, small_config
 from w2v import experiments, meta, runs, trainer
 from w2v.cli import cli
 from w2v.errors import W2VError
 
 
-def new_corpus(path, sentences=2000, seed=5):
-    """Half the old corpus's groups (g0..g5), and six groups of new words (n0w0 ...), with fillers."""
-    rng = np.random.default_rng(seed)
-    lines = []
-    for _ in range(sentences):
-        prefix, g = ("g", rng.integers(6)) if rng.random() < 0.5 else ("n", rng.integers(6))
-        words = [f"{prefix}{g}w{rng.integers(3)}" for _ in range(6)] + [f"filler{rng.integers(30)}" for _ in range(3)]
-        rng.shuffle(words)
-        lines.append(" ".join(words))
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def new_corpus(path, sentences=2000):
+    """Half the old corpus's groups (g0w..g5w), and six groups of new words (n0w0 ...), with fillers."""
+    return planted_corpus(path, sentences, seed=5, groups=[f"{kind}{g}w" for kind in "gn" for g in range(6)])
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +35,7 @@ def test_a_frozen_warm_start_keeps_old_vectors_and_trains_the_new_words(old_run,
     vocab, vectors, _ = runs.load_embedding(result.run_dir)
     # The old words first, in their order; the new corpus's words after them.
     assert vocab.words[:len(old_vocab)] == old_vocab.words
-    assert set(vocab.words[len(old_vocab):]) == {f"n{g}w{j}" for g in range(6) for j in range(3)}
+    assert set(vocab.words[len(old_vocab):]) == {f"n{g}w{j}" for g in range(6) for j in range(GROUP_SIZE)}
     # A word of both corpora keeps its old vector exactly, though the new corpus used it.
     np.testing.assert_array_equal(vectors[:len(old_vocab)], old_vectors)
     assert vocab.counts[vocab.index["g0w0"]] > old_vocab.counts[old_vocab.index["g0w0"]]
@@ -54,7 +46,8 @@ def test_a_frozen_warm_start_keeps_old_vectors_and_trains_the_new_words(old_run,
         assert all(w.startswith(word[:2] + "w") for w in near), (word, near)
     record = meta.read(result.run_dir)["init"]
     assert record["from"] == str(old_run) and record["step"] == old_step and record["words"] == len(old_vocab)
-    assert record["new_words"] == 18 and record["frozen"] and record["copied"] == ["embedding", "output weights"]
+    assert record["new_words"] == 6 * GROUP_SIZE and record["frozen"]
+    assert record["copied"] == ["embedding", "output weights"]
     comparison = experiments.compare([old_run, result.run_dir])
     assert comparison["config"]["init.from_run"] == [None, str(old_run)]
 
