@@ -25,6 +25,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/speed_vs_gensim.py
 	$(BIN)/python benchmarks/memory_scaling.py
+	$(BIN)/python benchmarks/phrases_vs_gensim.py
 
 lint: install
 	$(BIN)/ruff check w2v tests benchmarks
