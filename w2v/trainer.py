@@ -194,7 +194,9 @@ def _reopen(config: Config, run_dir: Path, saved: vocab_lib.Vocab, show_progress
         raise W2VError(f"corpus {config.data.corpus}: its vocabulary no longer matches {run_dir / runs.VOCAB}; "
                        f"the corpus changed since the run started")
     if config.init.from_run:
-        return vocab_lib.encode(corpus.shards, saved, meta_lib.read(run_dir)["init"]["words"])
+        # Killed before meta.json recorded the start, the run needs its source to know its inherited rows.
+        inherited = meta_lib.read(run_dir).get("init", {}).get("words")
+        return vocab_lib.encode(corpus.shards, saved, inherited or len(runs.load_vocab(_init_source(config))))
     return corpus
 
 
