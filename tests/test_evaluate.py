@@ -28,6 +28,12 @@ def test_analogy_scoring_on_known_geometry():
     assert r.sections == {"capital": (1, 1), "gram1": (0, 1)}
     mul = evaluate.analogies(evaluate.Vectors(words, vectors), qs[:1], restrict=5, method="mul")
     assert mul.correct == 1
+    # A subword model answers unseen question words from their n-grams: "woman" unseen (its n-grams give its
+    # vector) still leads to queen, and "zebra" as the answer stays unanswerable (no candidate).
+    unseen = {"woman": np.array([1.0, 1.0, 0.0])}
+    sub = evaluate.Vectors([w for w in words if w != "woman"], vectors[[0, 2, 3, 4]], unseen=unseen.__getitem__)
+    r = evaluate.analogies(sub, qs, restrict=5)
+    assert (r.total, r.total_all, r.correct_all) == (0, 2, 1)
 
 
 def test_the_question_words_are_never_the_answer():

@@ -92,13 +92,23 @@ def test_eval_reports_both_numbers_and_export_ships_the_ngram_table(subword_run,
     pairs = tmp_path / "rare.txt"
     pairs.write_text("alpha1\talpha2\t9\nalpha1\tbravo2\t1\ncharlie8\tcharlie0\t9\ncharlie8\techo2\t2\n"
                      "delta0\tdelta9\t8\nfoxtrot7\tzz1\t1\n")
-    shown = CliRunner().invoke(cli, ["eval", str(subword_run), "--similarity", str(pairs), "--json"])
+    questions = tmp_path / "groups.txt"
+    questions.write_text(": groups\nalpha1 alpha2 delta1 delta2\nalpha9 alpha1 delta9 delta1\n"
+                         "bravo1 bravo9 echo1 echo2\nbravo1 bravo2 echo1 echo9\n")
+    shown = CliRunner().invoke(cli, ["eval", str(subword_run), "--similarity", str(pairs), "--analogies",
+                                     str(questions), "--json"])
     assert shown.exit_code == 0, shown.output
+    analogies = json.loads(shown.output)["analogies"][0]
+    # Known words only: one question. With the unseen question words from their n-grams: three (the fourth
+    # asks for an unseen word, which is no candidate answer).
+    assert (analogies["total"], analogies["skipped"], analogies["total_all"]) == (1, 3, 3)
     result = json.loads(shown.output)["similarity"][0]
     assert result["pairs"] == 2 and result["skipped"] == 4  # four pairs have a word never seen
     assert result["spearman_all"] > 0.5  # scored over all six, the unseen words' vectors from their n-grams
-    text = CliRunner().invoke(cli, ["eval", str(subword_run), "--similarity", str(pairs)]).output
+    text = CliRunner().invoke(cli, ["eval", str(subword_run), "--similarity", str(pairs), "--analogies",
+                                    str(questions)]).output
     assert "with the unseen words' vectors from their n-grams: Spearman" in text and "over all 6 pairs" in text
+    assert "with unseen question words' vectors from their n-grams:" in text and "% of 3 (those whose" in text
 
     out = tmp_path / "vectors.txt"
     shown = CliRunner().invoke(cli, ["export", str(subword_run), "-o", str(out)])

@@ -98,10 +98,18 @@ class AnalogyResult:
     total: int
     skipped: int
     sections: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Subword models: the questions whose answer is among the candidates, any question word outside them
+    # (unseen: from its n-grams) included.
+    correct_all: int | None = None
+    total_all: int | None = None
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
+
+    @property
+    def accuracy_all(self) -> float | None:
+        return None if self.total_all is None else self.correct_all / self.total_all if self.total_all else 0.0
 
     def part(self, syntactic: bool) -> float:
         """Accuracy over the syntactic (``gram*`` sections) or semantic questions."""
@@ -110,34 +118,53 @@ class AnalogyResult:
         return sum(c for c, _ in chosen) / total if total else 0.0
 
 
-def analogies(vectors: Vectors, questions: list[Question], restrict: int = 30000, method: str = "add",
-              file: str = "", batch: int = 512) -> AnalogyResult:
-    """Answer every question with 3CosAdd or 3CosMul over the top ``restrict`` words."""
-    lookup = vectors.upper_index(restrict)
-    known = [q for q in questions if all(w in lookup for w in q.words)]
-    result = AnalogyResult(file, method, restrict, 0, len(known), len(questions) - len(known))
-    if not known:
-        return result
-    ids = np.array([[lookup[w] for w in q.words] for q in known])
-    candidates = vectors.unit[:restrict]
-    predicted = np.empty(len(known), dtype=np.int64)
-    for start in range(0, len(known), batch):
-        a, b, c = (vectors.unit[ids[start:start + batch, j]] for j in range(3))
+def _answers(candidates: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, exclude: np.ndarray,
+             method: str, batch: int) -> np.ndarray:
+    """The candidate each question (unit vectors a, b, c [n, D]) is answered with by 3CosAdd or 3CosMul,
+    its own words (``exclude`` [n, 3], -1 for one that is no candidate) left out."""
+    predicted = np.empty(len(a), dtype=np.int64)
+    for start in range(0, len(a), batch):
+        qa, qb, qc = (x[start:start + batch] for x in (a, b, c))
         if method == "mul":
             # Levy & Goldberg's 3CosMul with cosines shifted to [0, 1].
             sim = lambda x: (candidates @ x.T + 1) / 2  # noqa: E731
-            scores = (sim(b) * sim(c) / (sim(a) + 1e-6)).T
+            scores = (sim(qb) * sim(qc) / (sim(qa) + 1e-6)).T
         else:
-            scores = (b - a + c) @ candidates.T
-        rows = np.arange(len(a))
+            scores = (qb - qa + qc) @ candidates.T
+        rows = np.arange(len(qa))
         for j in range(3):
-            scores[rows, ids[start:start + batch, j]] = -np.inf
+            own = exclude[start:start + batch, j]
+            scores[rows[own >= 0], own[own >= 0]] = -np.inf
         predicted[start:start + batch] = np.argmax(scores, axis=1)
-    hits = predicted == ids[:, 3]
-    result.correct = int(hits.sum())
-    for q, hit in zip(known, hits, strict=True):
-        c, t = result.sections.get(q.section, (0, 0))
-        result.sections[q.section] = (c + int(hit), t + 1)
+    return predicted
+
+
+def analogies(vectors: Vectors, questions: list[Question], restrict: int = 30000, method: str = "add",
+              file: str = "", batch: int = 512) -> AnalogyResult:
+    """Answer every question with 3CosAdd or 3CosMul over the top ``restrict`` words; for a subword
+    model, also every question whose answer is among them, other words from anywhere (n-grams)."""
+    lookup = vectors.upper_index(restrict)
+    known = [q for q in questions if all(w in lookup for w in q.words)]
+    result = AnalogyResult(file, method, restrict, 0, len(known), len(questions) - len(known))
+    candidates = vectors.unit[:restrict]
+    if known:
+        ids = np.array([[lookup[w] for w in q.words] for q in known])
+        hits = _answers(candidates, *(vectors.unit[ids[:, j]] for j in range(3)), ids[:, :3], method, batch) \
+            == ids[:, 3]
+        result.correct = int(hits.sum())
+        for q, hit in zip(known, hits, strict=True):
+            c, t = result.sections.get(q.section, (0, 0))
+            result.sections[q.section] = (c + int(hit), t + 1)
+    if vectors.unseen is not None:
+        every = [q for q in questions if q.words[3] in lookup]
+        unit = {w: vectors.unit[lookup[w]] if w in lookup else vectors.vector(w.lower())[0]
+                for q in every for w in q.words[:3]}
+        result.total_all, result.correct_all = len(every), 0
+        if every:
+            own = np.array([[lookup.get(w, -1) for w in q.words[:3]] for q in every])
+            parts = (np.array([unit[q.words[j]] for q in every]) for j in range(3))
+            predicted = _answers(candidates, *parts, own, method, batch)
+            result.correct_all = int(np.sum(predicted == np.array([lookup[q.words[3]] for q in every])))
     return result
 
 
@@ -186,6 +213,8 @@ class Report:
             out[f"eval/{name}/accuracy"] = r.accuracy
             out[f"eval/{name}/semantic"] = r.part(False)
             out[f"eval/{name}/syntactic"] = r.part(True)
+            if r.accuracy_all is not None:
+                out[f"eval/{name}/accuracy_all"] = r.accuracy_all
         for r in self.similarity:
             out[f"eval/{Path(r.file).stem}/spearman"] = r.spearman
             if r.spearman_all is not None:
@@ -195,7 +224,8 @@ class Report:
     def to_json(self) -> dict:
         """Everything, including per-section counts, for ``eval/step-N.json``."""
         return {"step": self.step,
-                "analogies": [dict(asdict(r), accuracy=r.accuracy, semantic=r.part(False), syntactic=r.part(True))
+                "analogies": [dict(asdict(r), accuracy=r.accuracy, semantic=r.part(False), syntactic=r.part(True),
+                                   accuracy_all=r.accuracy_all)
                               for r in self.analogies],
                 "similarity": [asdict(r) for r in self.similarity],
                 "metrics": self.scalars()}
@@ -208,6 +238,10 @@ class Report:
                          f"{100 * r.accuracy:.2f}% of {r.total} "
                          f"(semantic {100 * r.part(False):.2f}%, syntactic {100 * r.part(True):.2f}%), "
                          f"{r.skipped} skipped (out of vocabulary)")
+            if r.accuracy_all is not None:
+                lines.append(f"    with unseen question words' vectors from their n-grams: "
+                             f"{100 * r.accuracy_all:.2f}% of {r.total_all} (those whose answer is among the top "
+                             f"{r.restrict})")
             for section, (c, t) in r.sections.items():
                 lines.append(f"    {section:<32} {100 * c / t:6.2f}%  {c}/{t}")
         for r in self.similarity:

@@ -84,4 +84,6 @@ def compose(rows: np.ndarray, offsets: np.ndarray, ids: np.ndarray) -> np.ndarra
 def unseen(word: str, ngram_rows: np.ndarray, settings: Settings) -> np.ndarray:
     """The vector of a word outside the vocabulary: the mean of its n-grams' rows."""
     buckets = hashes(ngrams(word, settings.min_n, settings.max_n)).astype(np.int64) % settings.buckets
+    if len(buckets) == 0:  # shorter than min_n, even with its < and >: nothing is known of it
+        return np.zeros(ngram_rows.shape[1], ngram_rows.dtype)
     return ngram_rows[buckets].mean(axis=0)
