@@ -158,7 +158,7 @@ def analogies(vectors: Vectors, questions: list[Question], restrict: int = 30000
     if vectors.unseen is not None:
         every = [q for q in questions if q.words[3] in lookup]
         unit = {w: vectors.unit[lookup[w]] if w in lookup else vectors.vector(w.lower())[0]
-                for q in every for w in q.words[:3]}
+                for w in {w for q in every for w in q.words[:3]}}
         result.total_all, result.correct_all = len(every), 0
         if every:
             own = np.array([[lookup.get(w, -1) for w in q.words[:3]] for q in every])

@@ -20,6 +20,7 @@ from w2v.errors import W2VError
 from w2v.schema import ModelConfig
 
 Sharded = tf.__internal__.distribute.ShardedVariable
+INIT_BLOCK = 1 << 16  # n-gram rows drawn at a time (subwords)
 
 
 def parts(variable: tf.Variable) -> list[tf.Variable]:
@@ -60,12 +61,17 @@ class Word2Vec(tf.Module):
         dim = config.embedding_dim
         with self.name_scope:
             with tf.name_scope("embedding"):
-                # gensim's initialisation: input vectors uniform in +-1/dim, output vectors zero.
-                # With subwords, the n-gram buckets' rows follow the words' (fastText starts both alike).
-                rows = vocab_size + (config.buckets if config.subwords else 0)
-                self.embedding = tf.Variable(
-                    tf.random.stateless_uniform([rows, dim], seed=[seed, 0], minval=-1.0 / dim, maxval=1.0 / dim),
-                    name="embedding")
+                # gensim's initialisation: input vectors uniform in +-1/dim, output vectors zero. With subwords,
+                # the n-gram buckets' rows follow the words' (fastText starts both alike), drawn a block at a
+                # time: one draw of a 2M-row table leaves gigabytes of its temporaries resident.
+                uniform = lambda rows, key: tf.random.stateless_uniform(  # noqa: E731
+                    [rows, dim], seed=[seed, key], minval=-1.0 / dim, maxval=1.0 / dim)
+                blocks = [uniform(vocab_size, 0)]
+                if config.subwords:
+                    blocks += [uniform(min(INIT_BLOCK, config.buckets - start), 1 + i)
+                               for i, start in enumerate(range(0, config.buckets, INIT_BLOCK))]
+                self.embedding = tf.Variable(tf.concat(blocks, axis=0), name="embedding")
+                del blocks
                 self.subword_offsets, self.subword_ids = (tf.constant(t, tf.int32) for t in subword_table) \
                     if config.subwords else (None, None)
             with tf.name_scope("output"):

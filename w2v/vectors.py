@@ -65,14 +65,12 @@ class Vectors:
     def vector(self, word: str) -> tuple[np.ndarray, int | None]:
         """A query word's unit vector and row; a word outside the vocabulary gets its n-grams' vector
         (row None) where the model has subwords, else a W2VError naming it."""
-        try:
+        key = word.lower() if self.lowercase else word
+        if key in self.index or self.unseen is None:
             i = self.id(word)
-        except W2VError:
-            if self.unseen is None:
-                raise
-            v = self.unseen(word.lower() if self.lowercase else word)
-            return v / max(float(np.linalg.norm(v)), 1e-12), None
-        return self.unit[i], i
+            return self.unit[i], i
+        v = self.unseen(key)
+        return v / max(float(np.linalg.norm(v)), 1e-12), None
 
     def nearest(self, words: list[str], k: int) -> tuple[list[Answer], list[W2VError]]:
         """The neighbours of each word, and an error for each one that has no vector."""
