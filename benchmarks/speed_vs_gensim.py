@@ -54,9 +54,10 @@ def score(words: list[str], vectors, unseen=None) -> dict:
     analogy_files, similarity_files = eval_files()
     report = evaluate.Evaluator(analogy_files, similarity_files)(evaluate.Vectors(words, vectors, True, unseen), 0)
     ws, simlex = report.similarity
-    return {"analogy": report.analogies[0].accuracy, "ws353": ws.spearman, "simlex": simlex.spearman,
-            "ws353_all": ws.spearman_all, "simlex_all": simlex.spearman_all,
-            "skipped": ws.skipped + simlex.skipped}
+    analogy = report.analogies[0]
+    return {"analogy": analogy.accuracy, "ws353": ws.spearman, "simlex": simlex.spearman,
+            "analogy_all": analogy.accuracy_all, "analogy_total_all": analogy.total_all, "analogy_total": analogy.total,
+            "ws353_all": ws.spearman_all, "simlex_all": simlex.spearman_all, "skipped": ws.skipped + simlex.skipped}
 
 
 def w2v_config(args: argparse.Namespace, cache: str):
@@ -183,10 +184,12 @@ def main() -> None:
               f"{r['train_s']:8.1f} {r['wall_s']:8.1f} {r['words_per_s']:10,.0f} {r['peak_rss_mb']:8.0f} "
               f"{ratio:>14} {wall:>11}")
     if args.subwords:
-        print(f"with the {base['skipped'] if base else '?'} WS-353/SimLex pairs that have a word outside the "
-              f"vocabulary scored too (its vector from its n-grams): "
-              + "; ".join(f"{side} WS-353 {r['ws353_all']:.3f}, SimLex {r['simlex_all']:.3f}"
-                          for side, r in rows.items()))
+        first = next(iter(rows.values()))
+        print(f"with words outside the vocabulary scored too (their vectors from their n-grams): the "
+              f"{first['skipped']} WS-353/SimLex pairs that have one, and analogy questions whose answer is known "
+              f"({first['analogy_total_all']:,} instead of {first['analogy_total']:,}): "
+              + "; ".join(f"{side} analogy {100 * r['analogy_all']:.2f}%, WS-353 {r['ws353_all']:.3f}, SimLex "
+                          f"{r['simlex_all']:.3f}" for side, r in rows.items()))
     print("ratios: against gensim (words/s of training; wall: gensim's whole-process time over this side's). prep s: "
           "reading, tokenising and counting the corpus (w2v: into its shard cache, which later runs reuse; gensim: "
           "into lists, then build_vocab" + (f", which alone took {base['vocab_s']:.1f} s)" if base else ")"))
