@@ -139,32 +139,39 @@ def _answers(candidates: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray
     return predicted
 
 
+def _units(vectors: Vectors, lookup: dict[str, int], words: set[str]) -> dict[str, np.ndarray]:
+    """The unit vectors of (uppercased) evaluation words: a known word's row, an unseen one's from its
+    n-grams (subword models; composed lowercased)."""
+    return {w: vectors.unit[lookup[w]] if w in lookup else vectors.vector(w.lower())[0] for w in words}
+
+
 def analogies(vectors: Vectors, questions: list[Question], restrict: int = 30000, method: str = "add",
               file: str = "", batch: int = 512) -> AnalogyResult:
     """Answer every question with 3CosAdd or 3CosMul over the top ``restrict`` words; for a subword
     model, also every question whose answer is among them, other words from anywhere (n-grams)."""
     lookup = vectors.upper_index(restrict)
-    known = [q for q in questions if all(w in lookup for w in q.words)]
-    result = AnalogyResult(file, method, restrict, 0, len(known), len(questions) - len(known))
-    candidates = vectors.unit[:restrict]
-    if known:
-        ids = np.array([[lookup[w] for w in q.words] for q in known])
-        hits = _answers(candidates, *(vectors.unit[ids[:, j]] for j in range(3)), ids[:, :3], method, batch) \
-            == ids[:, 3]
-        result.correct = int(hits.sum())
-        for q, hit in zip(known, hits, strict=True):
+    known = [all(w in lookup for w in q.words) for q in questions]
+    # Questions answered: those with every word known, or with a subword model every one whose answer is
+    # a candidate (a known question is answered the same way in both counts).
+    asked = [(q, k) for q, k in zip(questions, known, strict=True)
+             if k or (vectors.unseen is not None and q.words[3] in lookup)]
+    result = AnalogyResult(file, method, restrict, 0, sum(known), len(questions) - sum(known))
+    if vectors.unseen is not None:
+        result.total_all, result.correct_all = len(asked), 0
+    if not asked:
+        return result
+    unit = _units(vectors, lookup, {w for q, _ in asked for w in q.words[:3]})
+    own = np.array([[lookup.get(w, -1) for w in q.words[:3]] for q, _ in asked])
+    parts = (np.array([unit[q.words[j]] for q, _ in asked]) for j in range(3))
+    hits = _answers(vectors.unit[:restrict], *parts, own, method, batch) == \
+        np.array([lookup[q.words[3]] for q, _ in asked])
+    for (q, k), hit in zip(asked, hits, strict=True):
+        if k:
+            result.correct += int(hit)
             c, t = result.sections.get(q.section, (0, 0))
             result.sections[q.section] = (c + int(hit), t + 1)
     if vectors.unseen is not None:
-        every = [q for q in questions if q.words[3] in lookup]
-        unit = {w: vectors.unit[lookup[w]] if w in lookup else vectors.vector(w.lower())[0]
-                for w in {w for q in every for w in q.words[:3]}}
-        result.total_all, result.correct_all = len(every), 0
-        if every:
-            own = np.array([[lookup.get(w, -1) for w in q.words[:3]] for q in every])
-            parts = (np.array([unit[q.words[j]] for q in every]) for j in range(3))
-            predicted = _answers(candidates, *parts, own, method, batch)
-            result.correct_all = int(np.sum(predicted == np.array([lookup[q.words[3]] for q in every])))
+        result.correct_all = int(hits.sum())
     return result
 
 
@@ -186,10 +193,8 @@ def similarity(vectors: Vectors, pairs: list[tuple[str, str, float]], restrict: 
     known = [(lookup[a], lookup[b], s) for a, b, s in pairs if a in lookup and b in lookup]
     every = None
     if vectors.unseen is not None and len(pairs) >= 2:
-        def unit(word: str) -> np.ndarray:  # pairs are read uppercased; unseen words are composed lowercased
-            return vectors.unit[lookup[word]] if word in lookup else vectors.vector(word.lower())[0]
-
-        cosine = [float(unit(a) @ unit(b)) for a, b, _ in pairs]
+        unit = _units(vectors, lookup, {w for a, b, _ in pairs for w in (a, b)})
+        cosine = [float(unit[a] @ unit[b]) for a, b, _ in pairs]
         every = float(stats.spearmanr([s for _, _, s in pairs], cosine)[0])
     if len(known) < 2:
         return SimilarityResult(file, math.nan, math.nan, len(known), len(pairs) - len(known), every)
