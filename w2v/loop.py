@@ -64,14 +64,14 @@ class Trainer:
         self.save_iterator = save_iterator and self.feed.saveable
         self.threads = config.train.threads or fused.default_threads()
         noise = corpus.vocab.noise_distribution(config.model.noise, config.model.noise_power)
-        # Watched metrics: keep_best's first, whose best value meta.json records.
-        self.watched = tuple(dict.fromkeys(map(evaluate.metric_name, config_lib.watched_metrics(config).values())))
+        # Watched metrics by the config key that names them: keep_best's first, whose best value meta.json records.
+        self.watched = {key: evaluate.metric_name(name) for key, name in config_lib.watched_metrics(config).items()}
         with self.strategy.scope():
             table = subwords.table(corpus.vocab.words, subwords.settings(config.model)) if config.model.subwords \
                 else None
             model = Word2Vec(len(corpus.vocab), config.model, noise, config.run.seed, corpus.vocab.counts, table)
             self.state = TrainState(model, SparseOptimizer(config.train.optimizer, model.trainable),
-                                    self.watched)
+                                    tuple(dict.fromkeys(self.watched.values())))
         if config.init.freeze_old:
             model.frozen = (corpus.inherited, 0 if model.loss_kind.tree else corpus.inherited)
         self.total_positions = config.train.epochs * corpus.shards.stream_length
@@ -174,9 +174,8 @@ class Trainer:
         if self.evaluator:
             every = cfg.eval.every_n_steps
             todo.append(actions.Evaluation(every, lambda step: self.evaluate(summaries, step), meta))
-            named = {key: evaluate.metric_name(name) for key, name in config_lib.watched_metrics(cfg).items()}
-            keep, stop = named.get("checkpoint.keep_best"), named.get("eval.early_stop")
-            for i, metric in enumerate(self.watched):
+            keep, stop = self.watched.get("checkpoint.keep_best"), self.watched.get("eval.early_stop")
+            for i, metric in enumerate(self.state.best):
                 todo.append(actions.Best(every, metric, self.state.best[metric],
                                          self.best_checkpoints if metric == keep else None,
                                          cfg.eval.patience if metric == stop else None, meta if i == 0 else None))
