@@ -23,6 +23,12 @@ def model(loss):
     return m, noise / noise.sum()
 
 
+def examples():
+    """A batch of B random (input, label) ids, the same for every test."""
+    rng = np.random.default_rng(1)
+    return rng.integers(0, V, B), rng.integers(0, V, B)
+
+
 def softplus(x):
     return np.logaddexp(0, x)
 
@@ -30,8 +36,7 @@ def softplus(x):
 @pytest.mark.parametrize("loss", ["nce", "neg"])
 def test_logistic_losses_match_their_formula(loss):
     m, noise = model(loss)
-    rng = np.random.default_rng(1)
-    inputs, labels = rng.integers(0, V, B), rng.integers(0, V, B)
+    inputs, labels = examples()
     negatives = m.negatives(B, 7).numpy()  # keyed on the step and batch size, not on the examples
     labels[0] = negatives[0, 0]  # an accidental hit, which must not count
     got = m.loss({"inputs": tf.constant(inputs), "labels": tf.constant(labels)}, step=7).numpy()
@@ -45,8 +50,7 @@ def test_logistic_losses_match_their_formula(loss):
 
 def test_softmax_matches_its_formula():
     m, _ = model("softmax")
-    rng = np.random.default_rng(1)
-    inputs, labels = rng.integers(0, V, B), rng.integers(0, V, B)
+    inputs, labels = examples()
     got = m.loss({"inputs": tf.constant(inputs), "labels": tf.constant(labels)}).numpy()
     logits = m.embedding.numpy()[inputs] @ m.output_weights.numpy().T + m.output_biases.numpy()
     want = np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(B), labels]
@@ -55,8 +59,7 @@ def test_softmax_matches_its_formula():
 
 def test_hierarchical_softmax_is_a_logistic_loss_per_node_of_the_label_path():
     m, _ = model("hs")
-    rng = np.random.default_rng(1)
-    inputs, labels = rng.integers(0, V, B), rng.integers(0, V, B)
+    inputs, labels = examples()
     got = m.loss({"inputs": tf.constant(inputs), "labels": tf.constant(labels)}).numpy()
     paths, codes = huffman.tree(np.arange(V, 0, -1))
     x, w = m.embedding.numpy()[inputs], m.output_weights.numpy()
@@ -73,8 +76,7 @@ def test_hierarchical_softmax_is_a_logistic_loss_per_node_of_the_label_path():
 
 def test_sampled_softmax_is_softmax_over_the_label_and_the_shared_noise_words():
     m, noise = model("sampled_softmax")
-    rng = np.random.default_rng(1)
-    inputs, labels = rng.integers(0, V, B), rng.integers(0, V, B)
+    inputs, labels = examples()
     got = m.loss({"inputs": tf.constant(inputs), "labels": tf.constant(labels)}, step=3).numpy()
     sampled = m.draw_noise([K], 3).numpy()
     x, w, b = m.embedding.numpy()[inputs], m.output_weights.numpy(), m.output_biases.numpy()
