@@ -23,9 +23,11 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("fused_op.cc")
 HEADERS = [Path(__file__).with_name(name) for name in ("fused_threads.h", "fused_window.h")]
 # Windows a group of the deterministic mode: they are scored against the tables as the group found them,
-# a staleness of a few thousand pairs at most (the tf kernel's batches of 1024 pairs are as stale and learn
-# as well as word2vec.c); fewer means more waiting between threads.
-GROUP = 256
+# then their updates are added. A group is a few thousand row updates, as stale as the tf kernel's batches
+# of 1024 pairs (which learn as well as word2vec.c); fewer windows mean more waiting between threads, more
+# mean a group's record of updates outgrows the core's cache. A skip-gram window keeps a row of updates
+# per context word (each ~5), a CBOW window one for its mean: measured best, 256 and 1024.
+GROUP = {"skipgram": 256, "cbow": 1024}
 
 
 def cache_dir() -> Path:
@@ -94,4 +96,4 @@ def train(model: object, rows: tf.Tensor, mask: tf.Tensor, targets: tf.Tensor, w
                             nothing if model.subword_ids is None else model.subword_ids,
                             model.noise_key(step), tf.cast(learning_rate, tf.float32),
                             negatives=model.num_sampled if model.loss_kind.sampled else 0, threads=threads,
-                            hogwild=hogwild, group=GROUP)
+                            hogwild=hogwild, group=GROUP["cbow" if rows.shape.rank == 2 else "skipgram"])

@@ -25,6 +25,7 @@
 // fused_window.h holds the arithmetic of one window, fused_threads.h the threads.
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -230,7 +231,7 @@ class TrainOp : public OpKernel {
       widest = std::max(widest, e - b);
       b = e;
     }
-    for (auto& m : scratch_) m.Fit(widest, s.outputs(), s.dim);
+    for (auto& m : scratch_) m.Fit(widest, s.dim);
     pending_.resize(std::max<int64_t>(2 * pool_->size(), group_));
     for (auto& p : pending_) p.Fit(widest, s.outputs(), s.dim);
     if (hogwild_) {
@@ -253,39 +254,46 @@ class TrainOp : public OpKernel {
         if (i + 1 < end) Prepare(s, ws[i + 1], *p[(i + 1 - begin) % 2]);
         Pending& now = *p[(i - begin) % 2];
         Train(s, ws[i], scratch_[t], now);
-        Apply(s, ws[i], now.ids.data(), now.delta.data(), now.db.data(), now.hidden, now.outputs,
-              [](int32_t) { return true; });
+        Apply(s, ws[i], now, scratch_[t].dy.data(), [](int32_t) { return true; });
       }
     });
   }
 
-  // Windows in groups of `group_`: each thread scores its contiguous part of a group against the tables
-  // as the group found them; past a barrier, each thread adds every window's updates to the rows it owns
-  // (row r belongs to thread r % threads), in window order. Every row then sees the same additions in
-  // the same order whatever the number of threads, and nothing depends on timing.
+  // Windows in groups of `group_`: the threads score a group's windows against the tables as the group
+  // found them, taking them a few at a time (who scores a window changes nothing, and a thread that the
+  // input pipeline preempts then holds no one up); past a barrier, each thread adds every window's
+  // updates to the rows it owns (row r belongs to thread r % threads), in window order. Every row then
+  // sees the same additions in the same order whatever the number of threads, and nothing depends on
+  // timing.
   void Deterministic(const Step& s, const std::vector<Window>& ws) {
     const int threads = pool_->size();
     const int64_t n = static_cast<int64_t>(ws.size());
+    std::vector<std::atomic<int64_t>> cursors((n + group_ - 1) / group_);
+    for (size_t g = 0; g < cursors.size(); ++g) cursors[g].store(static_cast<int64_t>(g) * group_);
     Barrier barrier(threads);
     pool_->Run([&](int t) {
       for (int64_t first = 0; first < n; first += group_) {
         const int64_t size = std::min(group_, n - first);
-        const int64_t begin = first + size * t / threads, end = first + size * (t + 1) / threads;
-        if (begin < end) Prepare(s, ws[begin], pending_[begin - first]);
-        for (int64_t i = begin; i < end; ++i) {
-          if (i + 1 < end) Prepare(s, ws[i + 1], pending_[i + 1 - first]);
-          Train(s, ws[i], scratch_[t], pending_[i - first]);
+        std::atomic<int64_t>& cursor = cursors[first / group_];
+        for (int64_t begin; (begin = cursor.fetch_add(kTake, std::memory_order_relaxed)) < first + size;) {
+          const int64_t end = std::min(begin + kTake, first + size);
+          Prepare(s, ws[begin], pending_[begin - first]);
+          for (int64_t i = begin; i < end; ++i) {
+            if (i + 1 < end) Prepare(s, ws[i + 1], pending_[i + 1 - first]);
+            Train(s, ws[i], scratch_[t], pending_[i - first]);
+          }
         }
         barrier.Wait();
         for (int64_t i = first; i < first + size; ++i) {
-          const Pending& p = pending_[i - first];
-          Apply(s, ws[i], p.ids.data(), p.delta.data(), p.db.data(), p.hidden, p.outputs,
-                [&](int32_t id) { return id % threads == t; });
+          Apply(s, ws[i], pending_[i - first], scratch_[t].dy.data(), [&](int32_t id) { return id % threads == t; });
         }
         barrier.Wait();
       }
     });
   }
+
+  // Windows a thread takes at a time while scoring a group.
+  static constexpr int64_t kTake = 16;
 
   int64_t k_;
   bool hogwild_;

@@ -231,11 +231,10 @@ void Gradients(const Step& s, float* logits, const int32_t* counts, const float*
   }
 }
 
-// A window's updates from its gradients, from the rows as they are: dx[h] = sum_o g[h, o] u_o, one row a
-// hidden vector, then dy[o] = sum_h g[h, o] x_h, one row an output, in `delta`; db[o] = sum_h g[h, o].
+// A window's input updates from its gradients, against the output rows as they are:
+// dx[h] = sum_o g[h, o] u_o, one row a hidden vector.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void Deltas(const Step& s, const float* const* x, const int32_t* ids, const float* grads, int32_t hidden,
-            int32_t n_out, float* delta, float* db) {
+void InputDeltas(const Step& s, const int32_t* ids, const float* grads, int32_t hidden, int32_t n_out, float* delta) {
   const int64_t dim = s.dim;
   for (int32_t h = 0; h < hidden; ++h) {
     float* dx = delta + h * dim;
@@ -247,58 +246,72 @@ void Deltas(const Step& s, const float* const* x, const int32_t* ids, const floa
       for (int64_t d = 0; d < dim; ++d) dx[d] += g * u[d];
     }
   }
-  for (int32_t o = 0; o < n_out; ++o) {
-    float* dy = delta + (hidden + o) * dim;
-    std::fill(dy, dy + dim, 0.0f);
-    db[o] = 0.0f;
-    for (int32_t h = 0; h < hidden; ++h) {
-      const float g = grads[h * n_out + o];
-      db[o] += g;
-#pragma omp simd
-      for (int64_t d = 0; d < dim; ++d) dy[d] += g * x[h][d];
-    }
-  }
 }
 
-// Adds a window's updates to the rows `owns(id)` accepts and that are not frozen (outputs first, then
-// inputs, in order).
-template <typename Owns>
-void Apply(const Step& s, const Window& w, const int32_t* ids, const float* delta, const float* db, int32_t hidden,
-           int32_t n_out, Owns&& owns) {
+// Output o's update from the window's hidden vectors x (as scoring saw them): dy = sum_h g[h, o] x_h,
+// written to `dy`; returns its bias's, sum_h g[h, o].
+__attribute__((target_clones("avx512f", "avx2", "default")))
+float OutputDelta(const Step& s, const float* x, const float* grads, int32_t hidden, int32_t n_out, int32_t o,
+                  float* dy) {
   const int64_t dim = s.dim;
-  for (int32_t o = 0; o < n_out; ++o) {
-    if (ids[o] < s.frozen_outputs || !owns(ids[o])) continue;
-    Add(s.out + static_cast<int64_t>(ids[o]) * dim, delta + (hidden + o) * dim, dim);
-    if (s.nce()) s.bias[ids[o]] += db[o];
-  }
+  std::fill(dy, dy + dim, 0.0f);
+  float db = 0.0f;
   for (int32_t h = 0; h < hidden; ++h) {
+    const float g = grads[h * n_out + o];
+    const float* xh = x + h * dim;
+    db += g;
+#pragma omp simd
+    for (int64_t d = 0; d < dim; ++d) dy[d] += g * xh[d];
+  }
+  return db;
+}
+
+// A window scored: what its updates are made of. The output rows' updates are made when they are added
+// (from the hidden vectors and gradients, a few rows), not when the window is scored (a row an output):
+// the deterministic mode keeps a group's windows until they are applied, and a smaller record stays in
+// the caches.
+struct Pending {
+  int32_t hidden = 0, outputs = 0;
+  std::vector<int32_t> ids;  // output ids, then their counts
+  std::vector<float> labels;
+  std::vector<float> grads;  // [hidden][outputs], learning rate included
+  std::vector<float> x;      // the hidden vectors, [hidden][dim]
+  std::vector<float> dx;     // their updates, [hidden][dim]
+  void Fit(int64_t widest, int64_t outs, int64_t dim) {
+    ids.resize(2 * outs);
+    labels.resize(outs);
+    grads.resize(widest * outs);
+    x.resize(widest * dim);
+    dx.resize(widest * dim);
+  }
+};
+
+// Adds a scored window's updates to the rows `owns(id)` accepts and that are not frozen (outputs first,
+// then inputs, in order); `dy` is a row of scratch memory.
+template <typename Owns>
+void Apply(const Step& s, const Window& w, const Pending& p, float* dy, Owns&& owns) {
+  const int64_t dim = s.dim;
+  for (int32_t o = 0; o < p.outputs; ++o) {
+    const int32_t id = p.ids[o];
+    if (id < s.frozen_outputs || !owns(id)) continue;
+    const float db = OutputDelta(s, p.x.data(), p.grads.data(), p.hidden, p.outputs, o, dy);
+    Add(s.out + static_cast<int64_t>(id) * dim, dy, dim);
+    if (s.nce()) s.bias[id] += db;
+  }
+  for (int32_t h = 0; h < p.hidden; ++h) {
     ForInputs(s, w, h, [&](int32_t id) {
-      if (id >= s.frozen_inputs && owns(id)) Add(s.emb + static_cast<int64_t>(id) * dim, delta + h * dim, dim);
+      if (id >= s.frozen_inputs && owns(id)) Add(s.emb + static_cast<int64_t>(id) * dim, p.dx.data() + h * dim, dim);
     });
   }
 }
 
-// A window drawn, scored and turned into updates, ready to apply.
-struct Pending {
-  int32_t hidden = 0, outputs = 0;
-  std::vector<int32_t> ids;  // output ids, then their counts
-  std::vector<float> labels, delta, db;
-  void Fit(int64_t widest, int64_t outs, int64_t dim) {
-    ids.resize(2 * outs);
-    labels.resize(outs);
-    delta.resize((widest + outs) * dim);
-    db.resize(outs);
-  }
-};
-
-// Per-thread memory for scoring a window, reused across windows and steps.
+// Per-thread memory for scoring and applying windows, reused across windows and steps.
 struct Scratch {
   std::vector<const float*> x;
-  std::vector<float> mean, logits;
-  void Fit(int64_t widest, int64_t outs, int64_t dim) {
+  std::vector<float> dy;
+  void Fit(int64_t widest, int64_t dim) {
     x.resize(widest);
-    mean.resize(widest * dim);
-    logits.resize(widest * outs);
+    dy.resize(dim);
   }
 };
 
@@ -308,13 +321,19 @@ void Prepare(const Step& s, const Window& w, Pending& p) {
   Prefetch(s, w, p.ids.data(), p.outputs);
 }
 
-// Scores a prepared window against the tables as they are and leaves its updates in `p`; writes its
-// examples' losses.
+// Scores a prepared window against the tables as they are and leaves what its updates are made of in
+// `p`; writes its examples' losses.
 void Train(const Step& s, const Window& w, Scratch& m, Pending& p) {
-  p.hidden = Hidden(s, w, m.x.data(), m.mean.data());
-  Logits(s, m.x.data(), p.ids.data(), p.hidden, p.outputs, m.logits.data());
-  Gradients(s, m.logits.data(), p.ids.data() + s.outputs(), p.labels.data(), p.hidden, p.outputs, s.loss + w.first);
-  Deltas(s, m.x.data(), p.ids.data(), m.logits.data(), p.hidden, p.outputs, p.delta.data(), p.db.data());
+  const int64_t dim = s.dim;
+  p.hidden = Hidden(s, w, m.x.data(), p.x.data());
+  Logits(s, m.x.data(), p.ids.data(), p.hidden, p.outputs, p.grads.data());
+  Gradients(s, p.grads.data(), p.ids.data() + s.outputs(), p.labels.data(), p.hidden, p.outputs, s.loss + w.first);
+  InputDeltas(s, p.ids.data(), p.grads.data(), p.hidden, p.outputs, p.dx.data());
+  // Skip-gram's hidden vectors are table rows, which other windows' updates may change before this
+  // one's are added: keep them as scored.
+  for (int32_t h = 0; h < p.hidden; ++h) {
+    if (m.x[h] != p.x.data() + h * dim) std::copy(m.x[h], m.x[h] + dim, p.x.data() + h * dim);
+  }
 }
 
 }  // namespace w2v
