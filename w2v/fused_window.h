@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace w2v {
@@ -61,19 +62,29 @@ struct Step {
   int64_t outputs() const { return std::max(k + 1, depth); }  // the most output rows a window has
 };
 
+// Sixteen floats as one value, loaded from any float address: GCC keeps it in one register where the
+// target has 512-bit ones, and in two or four smaller ones elsewhere, with the same arithmetic per lane.
+typedef float Lanes __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float Lanes8 __attribute__((vector_size(32)));
+typedef float Lanes4 __attribute__((vector_size(16)));
+
 // A dot product in a fixed order: lane i of 16 sums the elements i mod 16, then the lanes are added as
-// a tree. The loop vectorises without licence to reorder, where a horizontal sum left to the compiler
-// becomes a chain of 16 scalar additions.
+// a tree. Written with vector types, where a horizontal sum left to the compiler becomes a chain of 16
+// scalar additions (it may not reorder them), and a loop over the tree's widths became branches and
+// stack traffic.
 inline float Dot(const float* a, const float* b, int64_t n) {
-  float lane[16] = {};
+  Lanes acc = {};
   int64_t d = 0;
-  for (; d + 16 <= n; d += 16) {
-    for (int i = 0; i < 16; ++i) lane[i] += a[d + i] * b[d + i];
-  }
-  for (int width = 8; width >= 1; width /= 2) {
-    for (int i = 0; i < width; ++i) lane[i] += lane[i + width];
-  }
-  float f = lane[0];
+  for (; d + 16 <= n; d += 16) acc += *reinterpret_cast<const Lanes*>(a + d) * *reinterpret_cast<const Lanes*>(b + d);
+  Lanes8 low, high;
+  std::memcpy(&low, &acc, sizeof(low));
+  std::memcpy(&high, reinterpret_cast<const char*>(&acc) + sizeof(low), sizeof(high));
+  const Lanes8 eight = low + high;
+  Lanes4 left, right;
+  std::memcpy(&left, &eight, sizeof(left));
+  std::memcpy(&right, reinterpret_cast<const char*>(&eight) + sizeof(left), sizeof(right));
+  const Lanes4 four = left + right;
+  float f = (four[0] + four[2]) + (four[1] + four[3]);
   for (; d < n; ++d) f += a[d] * b[d];
   return f;
 }
@@ -231,20 +242,32 @@ void Gradients(const Step& s, float* logits, const int32_t* counts, const float*
   }
 }
 
+// out = sum_j coef(j) row(j), j = 0..n-1 in order for every element (so the same bits as adding whole
+// rows in turn), 16 elements at a time: their sums stay in registers while the rows stream past, where
+// adding into `out` row by row loaded and stored it once a row.
+template <typename Coef, typename Row>
+inline void WeightedSum(int32_t n, Coef&& coef, Row&& row, int64_t dim, float* out) {
+  int64_t d = 0;
+  for (; d + 16 <= dim; d += 16) {
+    Lanes acc = {};
+    for (int32_t j = 0; j < n; ++j) acc += coef(j) * *reinterpret_cast<const Lanes*>(row(j) + d);
+    *reinterpret_cast<Lanes*>(out + d) = acc;
+  }
+  for (; d < dim; ++d) {
+    float acc = 0.0f;
+    for (int32_t j = 0; j < n; ++j) acc += coef(j) * row(j)[d];
+    out[d] = acc;
+  }
+}
+
 // A window's input updates from its gradients, against the output rows as they are:
 // dx[h] = sum_o g[h, o] u_o, one row a hidden vector.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void InputDeltas(const Step& s, const int32_t* ids, const float* grads, int32_t hidden, int32_t n_out, float* delta) {
-  const int64_t dim = s.dim;
   for (int32_t h = 0; h < hidden; ++h) {
-    float* dx = delta + h * dim;
-    std::fill(dx, dx + dim, 0.0f);
-    for (int32_t o = 0; o < n_out; ++o) {
-      const float g = grads[h * n_out + o];
-      const float* u = s.out + static_cast<int64_t>(ids[o]) * dim;
-#pragma omp simd
-      for (int64_t d = 0; d < dim; ++d) dx[d] += g * u[d];
-    }
+    WeightedSum(
+        n_out, [&](int32_t o) { return grads[h * n_out + o]; },
+        [&](int32_t o) { return s.out + static_cast<int64_t>(ids[o]) * s.dim; }, s.dim, delta + h * s.dim);
   }
 }
 
@@ -253,16 +276,10 @@ void InputDeltas(const Step& s, const int32_t* ids, const float* grads, int32_t 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 float OutputDelta(const Step& s, const float* x, const float* grads, int32_t hidden, int32_t n_out, int32_t o,
                   float* dy) {
-  const int64_t dim = s.dim;
-  std::fill(dy, dy + dim, 0.0f);
+  WeightedSum(
+      hidden, [&](int32_t h) { return grads[h * n_out + o]; }, [&](int32_t h) { return x + h * s.dim; }, s.dim, dy);
   float db = 0.0f;
-  for (int32_t h = 0; h < hidden; ++h) {
-    const float g = grads[h * n_out + o];
-    const float* xh = x + h * dim;
-    db += g;
-#pragma omp simd
-    for (int64_t d = 0; d < dim; ++d) dy[d] += g * xh[d];
-  }
+  for (int32_t h = 0; h < hidden; ++h) db += grads[h * n_out + o];
   return db;
 }
 
