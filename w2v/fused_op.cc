@@ -231,7 +231,7 @@ class TrainOp : public OpKernel {
       widest = std::max(widest, e - b);
       b = e;
     }
-    for (auto& m : scratch_) m.Fit(widest, s.dim);
+    for (auto& m : scratch_) m.Fit(widest);
     pending_.resize(std::max<int64_t>(2 * pool_->size(), group_));
     for (auto& p : pending_) p.Fit(widest, s.outputs(), s.dim);
     if (hogwild_) {
@@ -254,7 +254,7 @@ class TrainOp : public OpKernel {
         if (i + 1 < end) Prepare(s, ws[i + 1], *p[(i + 1 - begin) % 2]);
         Pending& now = *p[(i - begin) % 2];
         Train(s, ws[i], scratch_[t], now);
-        Apply(s, ws[i], now, scratch_[t].dy.data(), [](int32_t) { return true; });
+        Apply(s, ws[i], now, [](int32_t) { return true; });
       }
     });
   }
@@ -285,7 +285,7 @@ class TrainOp : public OpKernel {
         }
         barrier.Wait();
         for (int64_t i = first; i < first + size; ++i) {
-          Apply(s, ws[i], pending_[i - first], scratch_[t].dy.data(), [&](int32_t id) { return id % threads == t; });
+          Apply(s, ws[i], pending_[i - first], [&](int32_t id) { return id % threads == t; });
         }
         barrier.Wait();
       }

@@ -244,19 +244,21 @@ void Gradients(const Step& s, float* logits, const int32_t* counts, const float*
 
 // out = sum_j coef(j) row(j), j = 0..n-1 in order for every element (so the same bits as adding whole
 // rows in turn), 16 elements at a time: their sums stay in registers while the rows stream past, where
-// adding into `out` row by row loaded and stored it once a row.
-template <typename Coef, typename Row>
+// adding into `out` row by row loaded and stored it once a row. kAdd: out += the sum instead (the same
+// bits as making the sum, then adding it).
+template <bool kAdd, typename Coef, typename Row>
 inline void WeightedSum(int32_t n, Coef&& coef, Row&& row, int64_t dim, float* out) {
   int64_t d = 0;
   for (; d + 16 <= dim; d += 16) {
     Lanes acc = {};
     for (int32_t j = 0; j < n; ++j) acc += coef(j) * *reinterpret_cast<const Lanes*>(row(j) + d);
-    *reinterpret_cast<Lanes*>(out + d) = acc;
+    Lanes& to = *reinterpret_cast<Lanes*>(out + d);
+    to = kAdd ? to + acc : acc;
   }
   for (; d < dim; ++d) {
     float acc = 0.0f;
     for (int32_t j = 0; j < n; ++j) acc += coef(j) * row(j)[d];
-    out[d] = acc;
+    out[d] = kAdd ? out[d] + acc : acc;
   }
 }
 
@@ -265,19 +267,19 @@ inline void WeightedSum(int32_t n, Coef&& coef, Row&& row, int64_t dim, float* o
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void InputDeltas(const Step& s, const int32_t* ids, const float* grads, int32_t hidden, int32_t n_out, float* delta) {
   for (int32_t h = 0; h < hidden; ++h) {
-    WeightedSum(
+    WeightedSum<false>(
         n_out, [&](int32_t o) { return grads[h * n_out + o]; },
         [&](int32_t o) { return s.out + static_cast<int64_t>(ids[o]) * s.dim; }, s.dim, delta + h * s.dim);
   }
 }
 
-// Output o's update from the window's hidden vectors x (as scoring saw them): dy = sum_h g[h, o] x_h,
-// written to `dy`; returns its bias's, sum_h g[h, o].
+// Adds output o's update to its row u: sum_h g[h, o] x_h, from the window's hidden vectors x as scoring
+// saw them; returns its bias's update, sum_h g[h, o].
 __attribute__((target_clones("avx512f", "avx2", "default")))
-float OutputDelta(const Step& s, const float* x, const float* grads, int32_t hidden, int32_t n_out, int32_t o,
-                  float* dy) {
-  WeightedSum(
-      hidden, [&](int32_t h) { return grads[h * n_out + o]; }, [&](int32_t h) { return x + h * s.dim; }, s.dim, dy);
+float AddOutputDelta(const Step& s, const float* x, const float* grads, int32_t hidden, int32_t n_out, int32_t o,
+                     float* u) {
+  WeightedSum<true>(
+      hidden, [&](int32_t h) { return grads[h * n_out + o]; }, [&](int32_t h) { return x + h * s.dim; }, s.dim, u);
   float db = 0.0f;
   for (int32_t h = 0; h < hidden; ++h) db += grads[h * n_out + o];
   return db;
@@ -304,15 +306,15 @@ struct Pending {
 };
 
 // Adds a scored window's updates to the rows `owns(id)` accepts and that are not frozen (outputs first,
-// then inputs, in order); `dy` is a row of scratch memory.
+// then inputs, in order).
 template <typename Owns>
-void Apply(const Step& s, const Window& w, const Pending& p, float* dy, Owns&& owns) {
+void Apply(const Step& s, const Window& w, const Pending& p, Owns&& owns) {
   const int64_t dim = s.dim;
   for (int32_t o = 0; o < p.outputs; ++o) {
     const int32_t id = p.ids[o];
     if (id < s.frozen_outputs || !owns(id)) continue;
-    const float db = OutputDelta(s, p.x.data(), p.grads.data(), p.hidden, p.outputs, o, dy);
-    Add(s.out + static_cast<int64_t>(id) * dim, dy, dim);
+    float* u = s.out + static_cast<int64_t>(id) * dim;
+    const float db = AddOutputDelta(s, p.x.data(), p.grads.data(), p.hidden, p.outputs, o, u);
     if (s.nce()) s.bias[id] += db;
   }
   for (int32_t h = 0; h < p.hidden; ++h) {
@@ -322,14 +324,10 @@ void Apply(const Step& s, const Window& w, const Pending& p, float* dy, Owns&& o
   }
 }
 
-// Per-thread memory for scoring and applying windows, reused across windows and steps.
+// Per-thread memory for scoring windows, reused across windows and steps: where each hidden vector is.
 struct Scratch {
   std::vector<const float*> x;
-  std::vector<float> dy;
-  void Fit(int64_t widest, int64_t dim) {
-    x.resize(widest);
-    dy.resize(dim);
-  }
+  void Fit(int64_t widest) { x.resize(widest); }
 };
 
 // Draws a window's outputs into `p` and asks for its rows.
