@@ -68,14 +68,8 @@ typedef float Lanes __attribute__((vector_size(64), aligned(4), may_alias));
 typedef float Lanes8 __attribute__((vector_size(32)));
 typedef float Lanes4 __attribute__((vector_size(16)));
 
-// A dot product in a fixed order: lane i of 16 sums the elements i mod 16, then the lanes are added as
-// a tree. Written with vector types, where a horizontal sum left to the compiler becomes a chain of 16
-// scalar additions (it may not reorder them), and a loop over the tree's widths became branches and
-// stack traffic.
-inline float Dot(const float* a, const float* b, int64_t n) {
-  Lanes acc = {};
-  int64_t d = 0;
-  for (; d + 16 <= n; d += 16) acc += *reinterpret_cast<const Lanes*>(a + d) * *reinterpret_cast<const Lanes*>(b + d);
+// Lane i of a dot product's 16 lanes sums its elements i mod 16; the lanes are then added as a tree.
+inline float Reduce(const Lanes& acc) {
   Lanes8 low, high;
   std::memcpy(&low, &acc, sizeof(low));
   std::memcpy(&high, reinterpret_cast<const char*>(&acc) + sizeof(low), sizeof(high));
@@ -84,9 +78,45 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   std::memcpy(&left, &eight, sizeof(left));
   std::memcpy(&right, reinterpret_cast<const char*>(&eight) + sizeof(left), sizeof(right));
   const Lanes4 four = left + right;
-  float f = (four[0] + four[2]) + (four[1] + four[3]);
-  for (; d < n; ++d) f += a[d] * b[d];
-  return f;
+  return (four[0] + four[2]) + (four[1] + four[3]);
+}
+
+// Dot products of a with b[0..n) in a fixed order (Reduce's, then the last dim % 16 elements in turn),
+// n <= 4 at once so that a is loaded once for all. Written with vector types: a horizontal sum left to
+// the compiler becomes a chain of 16 scalar additions (it may not reorder them).
+template <int n>
+inline void Dots(const float* a, const float* const* b, int64_t dim, float* out) {
+  Lanes acc[n] = {};
+  int64_t d = 0;
+  for (; d + 16 <= dim; d += 16) {
+    const Lanes x = *reinterpret_cast<const Lanes*>(a + d);
+    for (int j = 0; j < n; ++j) acc[j] += x * *reinterpret_cast<const Lanes*>(b[j] + d);
+  }
+  for (int j = 0; j < n; ++j) {
+    float f = Reduce(acc[j]);
+    for (int64_t e = d; e < dim; ++e) f += a[e] * b[j][e];
+    out[j] = f;
+  }
+}
+
+// out = sum_j coef(j) row(j), j = 0..n-1 in order for every element (so the same bits as adding whole
+// rows in turn), 16 elements at a time: their sums stay in registers while the rows stream past, where
+// adding into `out` row by row loaded and stored it once a row. kAdd: out += the sum instead (the same
+// bits as making the sum, then adding it).
+template <bool kAdd, typename Coef, typename Row>
+inline void WeightedSum(int32_t n, Coef&& coef, Row&& row, int64_t dim, float* out) {
+  int64_t d = 0;
+  for (; d + 16 <= dim; d += 16) {
+    Lanes acc = {};
+    for (int32_t j = 0; j < n; ++j) acc += coef(j) * *reinterpret_cast<const Lanes*>(row(j) + d);
+    Lanes& to = *reinterpret_cast<Lanes*>(out + d);
+    to = kAdd ? to + acc : acc;
+  }
+  for (; d < dim; ++d) {
+    float acc = 0.0f;
+    for (int32_t j = 0; j < n; ++j) acc += coef(j) * row(j)[d];
+    out[d] = kAdd ? out[d] + acc : acc;
+  }
 }
 
 inline void Prefetch(const float* from, int64_t n) {
@@ -163,31 +193,30 @@ void Prefetch(const Step& s, const Window& w, const int32_t* ids, int32_t n_out)
   }
 }
 
-// The mean of the input rows of hidden vector h, written to `mean`; false when it has none.
-bool Mean(const Step& s, const Window& w, int32_t h, float* mean) {
-  std::fill(mean, mean + s.dim, 0.0f);
-  int32_t used = 0;
-  ForInputs(s, w, h, [&](int32_t id) {
-    const float* row = s.emb + static_cast<int64_t>(id) * s.dim;
-#pragma omp simd
-    for (int64_t d = 0; d < s.dim; ++d) mean[d] += row[d];
-    ++used;
-  });
-  if (used == 0) return false;
-  const float inv = 1.0f / static_cast<float>(used);
+// The mean of the input rows of hidden vector h, written to `mean` (`rows` is scratch memory); false when
+// it has none.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+bool Mean(const Step& s, const Window& w, int32_t h, std::vector<const float*>& rows, float* mean) {
+  rows.clear();
+  ForInputs(s, w, h, [&](int32_t id) { rows.push_back(s.emb + static_cast<int64_t>(id) * s.dim); });
+  if (rows.empty()) return false;
+  WeightedSum<false>(
+      static_cast<int32_t>(rows.size()), [](int32_t) { return 1.0f; }, [&](int32_t j) { return rows[j]; }, s.dim,
+      mean);
+  const float inv = 1.0f / static_cast<float>(rows.size());
 #pragma omp simd
   for (int64_t d = 0; d < s.dim; ++d) mean[d] *= inv;
   return true;
 }
 
 // The window's hidden vectors: skip-gram's context rows (with subwords, each context word's mean of its
-// rows), or CBOW's mean of its context rows, means written to `mean`. Returns how many (0: a CBOW example
-// without context).
-int32_t Hidden(const Step& s, const Window& w, const float** x, float* mean) {
+// rows), or CBOW's mean of its context rows, means written to `mean` (`rows`: scratch memory). Returns
+// how many (0: a CBOW example without context).
+int32_t Hidden(const Step& s, const Window& w, const float** x, std::vector<const float*>& rows, float* mean) {
   if (s.context == 0) {
     for (int32_t h = 0; h < w.count; ++h) {
       if (s.subwords()) {
-        Mean(s, w, h, mean + h * s.dim);
+        Mean(s, w, h, rows, mean + h * s.dim);
         x[h] = mean + h * s.dim;
       } else {
         x[h] = s.emb + static_cast<int64_t>(s.rows[w.first + h]) * s.dim;
@@ -196,7 +225,7 @@ int32_t Hidden(const Step& s, const Window& w, const float** x, float* mean) {
     return w.count;
   }
   x[0] = mean;
-  return Mean(s, w, 0, mean) ? 1 : 0;
+  return Mean(s, w, 0, rows, mean) ? 1 : 0;
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -208,11 +237,20 @@ void Add(float* row, const float* delta, int64_t dim) {
 // The logits [hidden][outputs] of a window: dot products, plus nce's bias and correction.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void Logits(const Step& s, const float* const* x, const int32_t* ids, int32_t hidden, int32_t n_out, float* logits) {
+  const float* u[4];
   for (int32_t h = 0; h < hidden; ++h) {
-    for (int32_t o = 0; o < n_out; ++o) {
-      float f = Dot(x[h], s.out + static_cast<int64_t>(ids[o]) * s.dim, s.dim);
-      if (s.nce()) f += s.bias[ids[o]] - s.correction[ids[o]];
-      logits[h * n_out + o] = f;
+    float* out = logits + h * n_out;
+    int32_t o = 0;
+    for (; o + 4 <= n_out; o += 4) {
+      for (int j = 0; j < 4; ++j) u[j] = s.out + static_cast<int64_t>(ids[o + j]) * s.dim;
+      Dots<4>(x[h], u, s.dim, out + o);
+    }
+    for (; o < n_out; ++o) {
+      u[0] = s.out + static_cast<int64_t>(ids[o]) * s.dim;
+      Dots<1>(x[h], u, s.dim, out + o);
+    }
+    if (s.nce()) {
+      for (o = 0; o < n_out; ++o) out[o] += s.bias[ids[o]] - s.correction[ids[o]];
     }
   }
 }
@@ -239,26 +277,6 @@ void Gradients(const Step& s, float* logits, const int32_t* counts, const float*
       f = g;
     }
     if (loss) loss[h] = total;
-  }
-}
-
-// out = sum_j coef(j) row(j), j = 0..n-1 in order for every element (so the same bits as adding whole
-// rows in turn), 16 elements at a time: their sums stay in registers while the rows stream past, where
-// adding into `out` row by row loaded and stored it once a row. kAdd: out += the sum instead (the same
-// bits as making the sum, then adding it).
-template <bool kAdd, typename Coef, typename Row>
-inline void WeightedSum(int32_t n, Coef&& coef, Row&& row, int64_t dim, float* out) {
-  int64_t d = 0;
-  for (; d + 16 <= dim; d += 16) {
-    Lanes acc = {};
-    for (int32_t j = 0; j < n; ++j) acc += coef(j) * *reinterpret_cast<const Lanes*>(row(j) + d);
-    Lanes& to = *reinterpret_cast<Lanes*>(out + d);
-    to = kAdd ? to + acc : acc;
-  }
-  for (; d < dim; ++d) {
-    float acc = 0.0f;
-    for (int32_t j = 0; j < n; ++j) acc += coef(j) * row(j)[d];
-    out[d] = kAdd ? out[d] + acc : acc;
   }
 }
 
@@ -324,9 +342,10 @@ void Apply(const Step& s, const Window& w, const Pending& p, Owns&& owns) {
   }
 }
 
-// Per-thread memory for scoring windows, reused across windows and steps: where each hidden vector is.
+// Per-thread memory for scoring windows, reused across windows and steps: where each hidden vector is,
+// and the rows a mean is taken of.
 struct Scratch {
-  std::vector<const float*> x;
+  std::vector<const float*> x, rows;
   void Fit(int64_t widest) { x.resize(widest); }
 };
 
@@ -340,7 +359,7 @@ void Prepare(const Step& s, const Window& w, Pending& p) {
 // `p`; writes its examples' losses.
 void Train(const Step& s, const Window& w, Scratch& m, Pending& p) {
   const int64_t dim = s.dim;
-  p.hidden = Hidden(s, w, m.x.data(), p.x.data());
+  p.hidden = Hidden(s, w, m.x.data(), m.rows, p.x.data());
   Logits(s, m.x.data(), p.ids.data(), p.hidden, p.outputs, p.grads.data());
   Gradients(s, p.grads.data(), p.ids.data() + s.outputs(), p.labels.data(), p.hidden, p.outputs, s.loss + w.first);
   InputDeltas(s, p.ids.data(), p.grads.data(), p.hidden, p.outputs, p.dx.data());
