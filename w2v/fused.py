@@ -24,9 +24,9 @@ SOURCE = Path(__file__).with_name("fused_op.cc")
 HEADERS = [Path(__file__).with_name(name) for name in ("fused_threads.h", "fused_window.h")]
 # Windows a group of the deterministic mode: they are scored against the tables as the group found them,
 # then their updates are added. A group is a few thousand row updates, as stale as the tf kernel's batches
-# of 1024 pairs (which learn as well as word2vec.c); fewer windows mean more waiting between threads, more
-# mean a group's record of updates outgrows the core's cache. A skip-gram window keeps a row of updates
-# per context word (each ~5), a CBOW window one for its mean: measured best, 256 and 1024.
+# of 1024 pairs (which learn as well as word2vec.c). Fewer windows mean more waiting at the barriers; more
+# mean a group's record of updates outgrows the core's cache. A skip-gram window keeps two rows a context
+# word (about 5 of them), a CBOW window two in all: measured best, 256 and 1024 windows.
 GROUP = {"skipgram": 256, "cbow": 1024}
 
 
