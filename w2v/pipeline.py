@@ -76,20 +76,22 @@ def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0, sk
         mask = (inside & (tf.abs(offsets)[None, :] <= reduced[:, None])
                 & (tf.gather(sentence, where) == sentence[:, None]))
         context = tf.gather(tokens, where)
+        # One search for the kept rows (cbow) or cells (skip-gram) serves every field; a boolean_mask each
+        # searched it again.
         if cbow:
-            has_context = tf.reduce_any(mask, axis=1)
-            mask_rows = tf.boolean_mask(mask, has_context)
+            kept = tf.where(tf.reduce_any(mask, axis=1))[:, 0]
+            mask_rows = tf.gather(mask, kept)
             return {
-                "inputs": tf.where(mask_rows, tf.boolean_mask(context, has_context), 0),
+                "inputs": tf.where(mask_rows, tf.gather(context, kept), 0),
                 "input_mask": tf.cast(mask_rows, tf.float32),
-                "labels": tf.boolean_mask(tokens, has_context),
-                "position": tf.boolean_mask(position, has_context),
+                "labels": tf.gather(tokens, kept),
+                "position": tf.gather(position, kept),
             }
-        centre = tf.broadcast_to(tokens[:, None], tf.shape(mask))
+        kept = tf.where(mask)
         return {
-            "inputs": tf.boolean_mask(centre, mask),
-            "labels": tf.boolean_mask(context, mask),
-            "position": tf.boolean_mask(tf.broadcast_to(position[:, None], tf.shape(mask)), mask),
+            "inputs": tf.gather(tokens, kept[:, 0]),
+            "labels": tf.gather_nd(context, kept),
+            "position": tf.gather(position, kept[:, 0]),
         }
 
     if config.train.steps is None and not forever:
