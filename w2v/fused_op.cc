@@ -231,7 +231,6 @@ class TrainOp : public OpKernel {
       widest = std::max(widest, e - b);
       b = e;
     }
-    for (auto& m : scratch_) m.Fit(widest);
     pending_.resize(std::max<int64_t>(2 * pool_->size(), group_));
     for (auto& p : pending_) p.Fit(widest, s.outputs(), s.dim);
     if (hogwild_) {
@@ -281,6 +280,7 @@ class TrainOp : public OpKernel {
           for (int64_t i = begin; i < end; ++i) {
             if (i + 1 < end) Prepare(s, ws[i + 1], pending_[i + 1 - first]);
             Train(s, ws[i], scratch_[t], pending_[i - first]);
+            pending_[i - first].Keep(s.dim);
           }
         }
         barrier.Wait();

@@ -291,13 +291,13 @@ void InputDeltas(const Step& s, const int32_t* ids, const float* grads, int32_t 
   }
 }
 
-// Adds output o's update to its row u: sum_h g[h, o] x_h, from the window's hidden vectors x as scoring
+// Adds output o's update to its row u: sum_h g[h, o] x_h, from the window's hidden vectors x[h] as scoring
 // saw them; returns its bias's update, sum_h g[h, o].
 __attribute__((target_clones("avx512f", "avx2", "default")))
-float AddOutputDelta(const Step& s, const float* x, const float* grads, int32_t hidden, int32_t n_out, int32_t o,
-                     float* u) {
+float AddOutputDelta(const Step& s, const float* const* x, const float* grads, int32_t hidden, int32_t n_out,
+                     int32_t o, float* u) {
   WeightedSum<true>(
-      hidden, [&](int32_t h) { return grads[h * n_out + o]; }, [&](int32_t h) { return x + h * s.dim; }, s.dim, u);
+      hidden, [&](int32_t h) { return grads[h * n_out + o]; }, [&](int32_t h) { return x[h]; }, s.dim, u);
   float db = 0.0f;
   for (int32_t h = 0; h < hidden; ++h) db += grads[h * n_out + o];
   return db;
@@ -311,15 +311,27 @@ struct Pending {
   int32_t hidden = 0, outputs = 0;
   std::vector<int32_t> ids;  // output ids, then their counts
   std::vector<float> labels;
-  std::vector<float> grads;  // [hidden][outputs], learning rate included
-  std::vector<float> x;      // the hidden vectors, [hidden][dim]
-  std::vector<float> dx;     // their updates, [hidden][dim]
+  std::vector<float> grads;      // [hidden][outputs], learning rate included
+  std::vector<const float*> xs;  // the hidden vectors: table rows, or rows of x
+  std::vector<float> x;          // means, and the table rows kept (see Keep), [hidden][dim]
+  std::vector<float> dx;         // the hidden vectors' updates, [hidden][dim]
   void Fit(int64_t widest, int64_t outs, int64_t dim) {
     ids.resize(2 * outs);
     labels.resize(outs);
     grads.resize(widest * outs);
+    xs.resize(widest);
     x.resize(widest * dim);
     dx.resize(widest * dim);
+  }
+  // Skip-gram's hidden vectors are table rows, which other windows' updates may change before this
+  // one's are added (the deterministic mode adds them after the whole group is scored): keep them as
+  // scored.
+  void Keep(int64_t dim) {
+    for (int32_t h = 0; h < hidden; ++h) {
+      float* kept = x.data() + h * dim;
+      if (xs[h] != kept) std::copy(xs[h], xs[h] + dim, kept);
+      xs[h] = kept;
+    }
   }
 };
 
@@ -332,7 +344,7 @@ void Apply(const Step& s, const Window& w, const Pending& p, Owns&& owns) {
     const int32_t id = p.ids[o];
     if (id < s.frozen_outputs || !owns(id)) continue;
     float* u = s.out + static_cast<int64_t>(id) * dim;
-    const float db = AddOutputDelta(s, p.x.data(), p.grads.data(), p.hidden, p.outputs, o, u);
+    const float db = AddOutputDelta(s, p.xs.data(), p.grads.data(), p.hidden, p.outputs, o, u);
     if (s.nce()) s.bias[id] += db;
   }
   for (int32_t h = 0; h < p.hidden; ++h) {
@@ -342,11 +354,9 @@ void Apply(const Step& s, const Window& w, const Pending& p, Owns&& owns) {
   }
 }
 
-// Per-thread memory for scoring windows, reused across windows and steps: where each hidden vector is,
-// and the rows a mean is taken of.
+// Per-thread memory for scoring windows, reused across windows and steps: the rows a mean is taken of.
 struct Scratch {
-  std::vector<const float*> x, rows;
-  void Fit(int64_t widest) { x.resize(widest); }
+  std::vector<const float*> rows;
 };
 
 // Draws a window's outputs into `p` and asks for its rows.
@@ -358,16 +368,10 @@ void Prepare(const Step& s, const Window& w, Pending& p) {
 // Scores a prepared window against the tables as they are and leaves what its updates are made of in
 // `p`; writes its examples' losses.
 void Train(const Step& s, const Window& w, Scratch& m, Pending& p) {
-  const int64_t dim = s.dim;
-  p.hidden = Hidden(s, w, m.x.data(), m.rows, p.x.data());
-  Logits(s, m.x.data(), p.ids.data(), p.hidden, p.outputs, p.grads.data());
+  p.hidden = Hidden(s, w, p.xs.data(), m.rows, p.x.data());
+  Logits(s, p.xs.data(), p.ids.data(), p.hidden, p.outputs, p.grads.data());
   Gradients(s, p.grads.data(), p.ids.data() + s.outputs(), p.labels.data(), p.hidden, p.outputs, s.loss + w.first);
   InputDeltas(s, p.ids.data(), p.grads.data(), p.hidden, p.outputs, p.dx.data());
-  // Skip-gram's hidden vectors are table rows, which other windows' updates may change before this
-  // one's are added: keep them as scored.
-  for (int32_t h = 0; h < p.hidden; ++h) {
-    if (m.x[h] != p.x.data() + h * dim) std::copy(m.x[h], m.x[h] + dim, p.x.data() + h * dim);
-  }
 }
 
 }  // namespace w2v
