@@ -58,13 +58,12 @@ def main() -> None:
         cfg = config.resolve(cfg, "fused")
         corpus = trainer.load_corpus(cfg)
         runs.create(Path(tmp) / "run", cfg, corpus.vocab, link_checkpoints=True)
-        model = Trainer(cfg, corpus, Path(tmp) / "run", "fused").model
+        engine = Trainer(cfg, corpus, Path(tmp) / "run", "fused")
         batches = [b for b, _ in zip(pipeline.make_dataset(corpus, cfg), range(args.batches), strict=False)]
     examples = sum(int(b["labels"].shape[0]) for b in batches)
     default_group = dict(fused.GROUP)
     modes = args.modes.split(",")
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
-    threads = cfg.train.threads or fused.default_threads()
     for _ in range(args.rounds + 1):
         for mode in modes:
             group = int(mode[3:]) if mode.startswith("det") and mode != "det" else default_group[architecture]
@@ -73,12 +72,12 @@ def main() -> None:
             for i, b in enumerate(batches):
                 rows, mask, targets = ((b["inputs"], b["input_mask"], b["labels"]) if args.cbow
                                        else (b["labels"], tf.zeros([0]), b["inputs"]))
-                loss = fused.train(model, rows, mask, targets, b["position"], tf.constant(i, tf.int64),
-                                   tf.constant(cfg.train.learning_rate), threads, mode == "hogwild")
+                loss = fused.train(engine.model, rows, mask, targets, b["position"], tf.constant(i, tf.int64),
+                                   tf.constant(cfg.train.learning_rate), engine.threads, mode == "hogwild")
             loss.numpy()
             rates[mode].append(examples / (time.perf_counter() - start))
     print(f"corpus {cfg.data.corpus}, {architecture}, loss {args.loss}, dim {args.dim}, sample {args.sample}, "
-          f"{threads} threads; {len(batches)} batches of {cfg.train.batch_size} ({examples:,} examples), "
+          f"{engine.threads} threads; {len(batches)} batches of {cfg.train.batch_size} ({examples:,} examples), "
           f"{args.rounds} rounds after a warm-up")
     print(f"{'mode':10} {'examples/s':>12} {'best':>12} {'ratio to ' + modes[0]:>16}")
     for mode in modes:
