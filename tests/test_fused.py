@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import small_config
-from w2v import fused, huffman, meta, runs, steps, trainer
+from w2v import config as config_lib
+from w2v import fused, huffman, loop, meta, runs, steps, trainer
 from w2v.errors import W2VError
 from w2v.model import alias_table
 
@@ -251,6 +252,14 @@ def test_fused_runs_resume_bit_identical_and_do_not_depend_on_threads(tmp_path, 
     np.testing.assert_array_equal(runs.load_embedding(whole.run_dir)[1], runs.load_embedding(resumed.run_dir)[1])
 
 
+def test_only_the_fused_kernel_makes_its_examples_with_the_windows_op(tmp_path, planted):
+    cfg = config_lib.resolve(small_config(planted, tmp_path), "fused")
+    corpus = trainer.load_corpus(cfg)
+    runs.create(tmp_path / "run", cfg, corpus.vocab, link_checkpoints=True)
+    assert loop.Trainer(cfg, corpus, tmp_path / "run", "fused").feed.native
+    assert not loop.Trainer(cfg, corpus, tmp_path / "run", "tf").feed.native
+
+
 def test_hogwild_trains_too(tmp_path, planted):
     cfg = small_config(planted, tmp_path, model__loss="neg", train__kernel="fused", train__threads=2,
                        train__hogwild=True, train__epochs=1)
@@ -276,7 +285,7 @@ def test_a_failed_build_is_one_line_or_a_fallback(tmp_path, planted, monkeypatch
     fused.load.cache_clear()
     try:
         cfg = small_config(planted, tmp_path, train__kernel="fused")
-        with pytest.raises(W2VError, match="train.kernel fused: building fused_op.cc failed"):
+        with pytest.raises(W2VError, match="train.kernel fused: building fused_op.cc and windows_op.cc failed"):
             steps.choose(cfg, tf.distribute.get_strategy())
         with caplog.at_level(logging.WARNING):
             assert steps.choose(small_config(planted, tmp_path), tf.distribute.get_strategy()) == "tf"
@@ -284,7 +293,7 @@ def test_a_failed_build_is_one_line_or_a_fallback(tmp_path, planted, monkeypatch
         assert "building the fused training engine with false" in caplog.text
         assert not list((tmp_path / "cache").rglob("*.so"))
         monkeypatch.setenv("CXX", "no-such-compiler")
-        with pytest.raises(W2VError, match=r"no C\+\+ compiler \(no-such-compiler\) to build fused_op.cc"):
+        with pytest.raises(W2VError, match=r"no C\+\+ compiler \(no-such-compiler\) to build fused_op.cc and w"):
             steps.choose(cfg, tf.distribute.get_strategy())
     finally:
         fused.load.cache_clear()

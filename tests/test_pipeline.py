@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.conftest import small_config
@@ -84,16 +85,19 @@ def test_stream_is_a_function_of_the_seed(tmp_path):
                for x, z in zip(a, c, strict=False))
 
 
-def test_iterator_state_restores_mid_stream(tmp_path):
+# A checkpoint's iterator from either way of making examples restores into the other (a run resumed on the
+# other kernel, or saved before the windows op).
+@pytest.mark.parametrize(("saved", "restored"), [(False, False), (False, True), (True, False)])
+def test_iterator_state_restores_mid_stream(tmp_path, saved, restored):
     enc = unique_corpus(tmp_path)
     cfg = small_config("x", tmp_path, train__batch_size=50)
-    it = iter(pipeline.make_dataset(enc, cfg))
+    it = iter(pipeline.make_dataset(enc, cfg, native=saved))
     for _ in range(7):
         next(it)
     ckpt = tf.train.Checkpoint(data=it)
     path = ckpt.write(str(tmp_path / "it"))
     expected = [next(it)["labels"].numpy() for _ in range(3)]
-    fresh = iter(pipeline.make_dataset(enc, cfg))
+    fresh = iter(pipeline.make_dataset(enc, cfg, native=restored))
     tf.train.Checkpoint(data=fresh).read(path).assert_consumed()
     assert all((next(fresh)["labels"].numpy() == e).all() for e in expected)
 
@@ -152,3 +156,21 @@ def test_worker_shares_split_the_stream_and_skip_resumes_it_exactly(tmp_path):
     # Skipping n examples (mid-batch, mid-chunk, into the second epoch) gives the rest of the stream.
     for n in (1, 777, len(whole) // 2 + 3):
         np.testing.assert_array_equal(stream(enc, cfg, skip=n), whole[n:])
+
+
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+@pytest.mark.parametrize(("window", "subsample"), [(1, 0), (4, 1e-2)])
+def test_the_windows_op_makes_the_same_examples(tmp_path, architecture, window, subsample):
+    # Repeated words and short sentences, cut into chunks mid-sentence: every edge a window can meet.
+    rng = np.random.default_rng(3)
+    lines = [" ".join(rng.choice(["a", "b", "c", "d", "e", "f"], size=rng.integers(1, 12))) for _ in range(600)]
+    enc = vocab.build(lines, tok, 1, None, directory=tmp_path / "enc")
+    cfg = small_config("x", tmp_path, model__architecture=architecture, data__window=window,
+                       data__subsample=subsample, data__chunk_tokens=1024, train__batch_size=100, train__epochs=2)
+    ops, native = batches(enc, cfg), batches(enc, cfg, native=True)
+    assert len(ops) == len(native) > 10
+    for a, b in zip(ops, native, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key].dtype == b[key].dtype
+            np.testing.assert_array_equal(a[key], b[key])

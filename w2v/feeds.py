@@ -56,13 +56,14 @@ class Local:
     saveable = True
     ends_by_position = False
 
-    def __init__(self, corpus: EncodedCorpus, config: Config, strategy: tf.distribute.Strategy) -> None:
-        self.corpus, self.config, self.strategy = corpus, config, strategy
+    def __init__(self, corpus: EncodedCorpus, config: Config, strategy: tf.distribute.Strategy,
+                 native: bool = False) -> None:
+        self.corpus, self.config, self.strategy, self.native = corpus, config, strategy, native
         self.iterator: object = None
 
     def start(self, epoch: int, skip: int) -> None:
         """A stream from ``epoch`` that leaves out the ``skip`` examples already trained on."""
-        self.iterator = iter(pipeline.make_dataset(self.corpus, self.config, epoch, skip))
+        self.iterator = iter(pipeline.make_dataset(self.corpus, self.config, epoch, skip, native=self.native))
 
     def call(self, run: Callable, n: int) -> Outcome:
         """Run ``n`` steps (fewer where the data ends)."""
@@ -119,10 +120,11 @@ class ParameterServer(Local):
                 float(results[-1][3]))
 
 
-def make(corpus: EncodedCorpus, config: Config, strategy: tf.distribute.Strategy) -> Local:
-    """The feed for this strategy."""
+def make(corpus: EncodedCorpus, config: Config, strategy: tf.distribute.Strategy, native: bool = False) -> Local:
+    """The feed for this strategy; ``native``: one device makes its examples with the engine library's
+    windows op (the fused kernel has it built)."""
     if isinstance(strategy, tf.distribute.ParameterServerStrategy):
         return ParameterServer(corpus, config, strategy)
     if isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)):
         return Distributed(corpus, config, strategy)
-    return Local(corpus, config, strategy)
+    return Local(corpus, config, strategy, native)

@@ -1,5 +1,6 @@
-"""The fused CPU engine (w2v/fused_op.cc): built with g++ against the installed TensorFlow on first use,
-cached by source, TensorFlow version and compiler flags, and loaded with ``tf.load_op_library``.
+"""The fused CPU engine (w2v/fused_op.cc) and the pipeline's windows op (w2v/windows_op.cc): built with g++
+against the installed TensorFlow on first use, cached by source, TensorFlow version and compiler flags, and
+loaded with ``tf.load_op_library``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("fused_op.cc")
+SOURCES = [Path(__file__).with_name(name) for name in ("fused_op.cc", "windows_op.cc")]
+NAMES = " and ".join(path.name for path in SOURCES)
 HEADERS = [Path(__file__).with_name(name) for name in ("fused_threads.h", "fused_window.h")]
 # Windows a group of the deterministic mode: they are scored against the tables as the group found them,
 # then their updates are added. A group is a few thousand row updates, as stale as the tf kernel's batches
@@ -37,8 +39,8 @@ def cache_dir() -> Path:
 
 
 def _command(output: Path) -> list[str]:
-    return [os.environ.get("CXX", "g++"), "-shared", "-fPIC", "-O3", "-fopenmp-simd", "-o", str(output), str(SOURCE),
-            *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
+    return [os.environ.get("CXX", "g++"), "-shared", "-fPIC", "-O3", "-fopenmp-simd", "-o", str(output),
+            *map(str, SOURCES), *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
 
 
 @functools.cache
@@ -46,12 +48,12 @@ def load() -> object:
     """The op library, built first if this source and TensorFlow have not been built yet; a W2VError
     saying why when it cannot be built."""
     command = _command(Path("out"))
-    sources = b"".join(path.read_bytes() for path in (SOURCE, *HEADERS))
+    sources = b"".join(path.read_bytes() for path in (*SOURCES, *HEADERS))
     key = hashlib.sha256(sources + f"{tf.__version__} {sys.platform} {' '.join(command)}".encode())
     library = cache_dir() / f"w2v_fused-{key.hexdigest()[:16]}.so"
     if not library.exists():
         if shutil.which(command[0]) is None:
-            raise W2VError(f"train.kernel fused: no C++ compiler ({command[0]}) to build {SOURCE.name}; install g++ "
+            raise W2VError(f"train.kernel fused: no C++ compiler ({command[0]}) to build {NAMES}; install g++ "
                            f"(or set CXX) for the fast CPU engine, or set train.kernel=tf")
         library.parent.mkdir(parents=True, exist_ok=True)
         log.warning("building the fused training engine with %s (once per TensorFlow version, about 20 s); "
@@ -61,7 +63,7 @@ def load() -> object:
             done = subprocess.run(_command(built), capture_output=True, text=True)
             if done.returncode != 0:
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise W2VError(f"train.kernel fused: building {SOURCE.name} failed ({last}); set train.kernel=tf")
+                raise W2VError(f"train.kernel fused: building {NAMES} failed ({last}); set train.kernel=tf")
     return tf.load_op_library(str(library))
 
 

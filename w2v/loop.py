@@ -60,7 +60,7 @@ class Trainer:
         self.config, self.corpus, self.run_dir, self.kernel = config, corpus, Path(run_dir), kernel
         self.evaluator = evaluator
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.feed = feeds.make(corpus, config, self.strategy)
+        self.feed = feeds.make(corpus, config, self.strategy, native=kernel == "fused")
         self.save_iterator = save_iterator and self.feed.saveable
         self.threads = config.train.threads or fused.default_threads()
         noise = corpus.vocab.noise_distribution(config.model.noise, config.model.noise_power)

@@ -1,0 +1,140 @@
+// The pipeline's examples from a chunk's kept tokens, in one pass (w2v/pipeline.py draws the tokens,
+// their sentences and their reduced windows; this makes the pairs or contexts). The same examples, in
+// the same order, as the pipeline's TensorFlow ops, which build a [tokens, 2 * window] grid of candidate
+// context cells and mask it in several passes: half the pipeline's CPU time, which this pass saves.
+//
+// A cell (i, o), o in -window..-1, 1..window, is a context word of centre i when i + o is inside the
+// chunk, |o| <= reduced[i] and the token is in i's sentence.
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+
+namespace w2v {
+namespace {
+
+using tensorflow::OpKernel;
+using tensorflow::OpKernelConstruction;
+using tensorflow::OpKernelContext;
+using tensorflow::Tensor;
+using tensorflow::TensorShape;
+using tensorflow::shape_inference::InferenceContext;
+
+REGISTER_OP("W2vWindows")
+    .Input("tokens: int32")
+    .Input("sentence: int32")
+    .Input("reduced: int32")
+    .Input("position: int64")
+    .Attr("window: int >= 1")
+    .Attr("cbow: bool")
+    .Output("inputs: int32")
+    .Output("labels: int32")
+    .Output("mask: float")
+    .Output("positions: int64")
+    .SetShapeFn([](InferenceContext* c) {
+      bool cbow;
+      int64_t window;
+      TF_RETURN_IF_ERROR(c->GetAttr("cbow", &cbow));
+      TF_RETURN_IF_ERROR(c->GetAttr("window", &window));
+      const auto n = c->UnknownDim();
+      c->set_output(0, cbow ? c->Matrix(n, 2 * window) : c->Vector(n));
+      c->set_output(1, c->Vector(n));
+      c->set_output(2, cbow ? c->Matrix(n, 2 * window) : c->Vector(0));
+      c->set_output(3, c->Vector(n));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+A chunk's examples, centre by centre (and in a centre's pairs, offsets ascending).
+
+inputs: skip-gram: [P] the centre word of each pair; CBOW: [M, 2 * window] the context words of each centre
+  that has any, 0 in empty cells.
+labels: skip-gram: the context word of each pair; CBOW: the centre words.
+mask: CBOW: [M, 2 * window] 1 where a cell is real; skip-gram: [0].
+positions: the position of each example's centre word.
+)doc");
+
+class WindowsOp : public OpKernel {
+ public:
+  explicit WindowsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("window", &window_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("cbow", &cbow_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& tokens_t = ctx->input(0);
+    const int64_t n = tokens_t.NumElements();
+    for (int i = 1; i < 4; ++i) {
+      OP_REQUIRES(ctx, ctx->input(i).NumElements() == n,
+                  absl::InvalidArgumentError("windows: tokens, sentence, reduced and position must have one length"));
+    }
+    const int32_t* tokens = tokens_t.flat<int32_t>().data();
+    const int32_t* sentence = ctx->input(1).flat<int32_t>().data();
+    const int32_t* reduced = ctx->input(2).flat<int32_t>().data();
+    const int64_t* position = ctx->input(3).flat<int64_t>().data();
+    // Cells of centre i: the offsets o with |o| <= reduced[i] inside the chunk and the sentence.
+    auto for_cells = [&](int64_t i, auto&& f) {
+      const int64_t r = std::min<int64_t>(reduced[i], window_);
+      for (int64_t o = -window_; o <= window_; ++o) {
+        const int64_t j = i + o;
+        if (o != 0 && (o < 0 ? -o : o) <= r && j >= 0 && j < n && sentence[j] == sentence[i]) f(o, j);
+      }
+    };
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t cells = 0;
+      for_cells(i, [&](int64_t, int64_t) { ++cells; });
+      count += cbow_ ? (cells > 0) : cells;
+    }
+    const int64_t width = 2 * window_;
+    Tensor *inputs_t, *labels_t, *mask_t, *positions_t;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, cbow_ ? TensorShape({count, width}) : TensorShape({count}), &inputs_t));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({count}), &labels_t));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, cbow_ ? TensorShape({count, width}) : TensorShape({0}), &mask_t));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, TensorShape({count}), &positions_t));
+    int32_t* inputs = inputs_t->flat<int32_t>().data();
+    int32_t* labels = labels_t->flat<int32_t>().data();
+    float* mask = mask_t->flat<float>().data();
+    int64_t* positions = positions_t->flat<int64_t>().data();
+    std::vector<int32_t> row(width);
+    std::vector<float> real(width);
+    int64_t e = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!cbow_) {
+        for_cells(i, [&](int64_t, int64_t j) {
+          inputs[e] = tokens[i];
+          labels[e] = tokens[j];
+          positions[e++] = position[i];
+        });
+        continue;
+      }
+      std::fill(row.begin(), row.end(), 0);
+      std::fill(real.begin(), real.end(), 0.0f);
+      bool any = false;
+      for_cells(i, [&](int64_t o, int64_t j) {
+        const int64_t cell = o < 0 ? o + window_ : o + window_ - 1;  // the grid's column of offset o
+        row[cell] = tokens[j];
+        real[cell] = 1.0f;
+        any = true;
+      });
+      if (any) {
+        std::copy(row.begin(), row.end(), inputs + e * width);
+        std::copy(real.begin(), real.end(), mask + e * width);
+        labels[e] = tokens[i];
+        positions[e++] = position[i];
+      }
+    }
+  }
+
+ private:
+  int64_t window_;
+  bool cbow_;
+};
+
+REGISTER_KERNEL_BUILDER(Name("W2vWindows").Device(tensorflow::DEVICE_CPU), WindowsOp);
+
+}  // namespace
+}  // namespace w2v
