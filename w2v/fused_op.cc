@@ -17,8 +17,8 @@
 // Threads, kept alive between steps, share a batch in one of two ways:
 //  - deterministic: windows are taken in groups of `group`; the threads compute every window of a
 //    group against the tables as they stand at the group's start, then apply the updates, each row by
-//    one thread in window order. The result is a function of the batch alone: bit-identical whatever
-//    the number of threads, run to run and across resumes.
+//    one thread in window order (the output rows', then the input rows'). The result is a function of
+//    the batch alone: bit-identical whatever the number of threads, run to run and across resumes.
 //  - hogwild: the batch is cut into one contiguous part a thread, each updating the shared tables
 //    window by window without locks, as word2vec.c does. Faster, but the result depends on timing.
 //
@@ -253,7 +253,8 @@ class TrainOp : public OpKernel {
         if (i + 1 < end) Prepare(s, ws[i + 1], *p[(i + 1 - begin) % 2]);
         Pending& now = *p[(i - begin) % 2];
         Train(s, ws[i], scratch_[t], now);
-        Apply(s, ws[i], now, [](int32_t) { return true; });
+        ApplyOutputs(s, now, [](int32_t) { return true; });
+        ApplyInputs(s, ws[i], now, [](int32_t) { return true; });
       }
     });
   }
@@ -261,9 +262,11 @@ class TrainOp : public OpKernel {
   // Windows in groups of `group_`: the threads score a group's windows against the tables as the group
   // found them, taking them a few at a time (who scores a window changes nothing, and a thread that the
   // input pipeline preempts then holds no one up); past a barrier, each thread adds every window's
-  // updates to the rows it owns (row r belongs to thread r % threads), in window order. Every row then
-  // sees the same additions in the same order whatever the number of threads, and nothing depends on
-  // timing.
+  // updates to the rows it owns (row r belongs to thread r % threads), in window order: first the output
+  // rows', then, past another barrier, the input rows'. Every row then sees the same additions in the same
+  // order whatever the number of threads, and nothing depends on timing. The output rows' updates are
+  // made from the hidden vectors, and no input row has changed yet when they are added: a window's record
+  // need not keep a copy of the input rows it scored (a row an example, for skip-gram).
   void Deterministic(const Step& s, const std::vector<Window>& ws) {
     const int threads = pool_->size();
     const int64_t n = static_cast<int64_t>(ws.size());
@@ -280,13 +283,13 @@ class TrainOp : public OpKernel {
           for (int64_t i = begin; i < end; ++i) {
             if (i + 1 < end) Prepare(s, ws[i + 1], pending_[i + 1 - first]);
             Train(s, ws[i], scratch_[t], pending_[i - first]);
-            pending_[i - first].Keep(s.dim);
           }
         }
         barrier.Wait();
-        for (int64_t i = first; i < first + size; ++i) {
-          Apply(s, ws[i], pending_[i - first], [&](int32_t id) { return id % threads == t; });
-        }
+        auto owns = [&](int32_t id) { return id % threads == t; };
+        for (int64_t i = first; i < first + size; ++i) ApplyOutputs(s, pending_[i - first], owns);
+        barrier.Wait();
+        for (int64_t i = first; i < first + size; ++i) ApplyInputs(s, ws[i], pending_[i - first], owns);
         barrier.Wait();
       }
     });

@@ -306,14 +306,15 @@ float AddOutputDelta(const Step& s, const float* const* x, const float* grads, i
 // A window scored: what its updates are made of. The output rows' updates are made when they are added
 // (from the hidden vectors and gradients, a few rows), not when the window is scored (a row an output):
 // the deterministic mode keeps a group's windows until they are applied, and a smaller record stays in
-// the caches.
+// the caches. Skip-gram's hidden vectors are the table's rows themselves: they must not change between
+// scoring and adding the output updates (both modes add those first).
 struct Pending {
   int32_t hidden = 0, outputs = 0;
   std::vector<int32_t> ids;  // output ids, then their counts
   std::vector<float> labels;
   std::vector<float> grads;      // [hidden][outputs], learning rate included
   std::vector<const float*> xs;  // the hidden vectors: table rows, or rows of x
-  std::vector<float> x;          // means, and the table rows kept (see Keep), [hidden][dim]
+  std::vector<float> x;          // the means (CBOW, subwords), [hidden][dim]
   std::vector<float> dx;         // the hidden vectors' updates, [hidden][dim]
   void Fit(int64_t widest, int64_t outs, int64_t dim) {
     ids.resize(2 * outs);
@@ -323,33 +324,29 @@ struct Pending {
     x.resize(widest * dim);
     dx.resize(widest * dim);
   }
-  // Skip-gram's hidden vectors are table rows, which other windows' updates may change before this
-  // one's are added (the deterministic mode adds them after the whole group is scored): keep them as
-  // scored.
-  void Keep(int64_t dim) {
-    for (int32_t h = 0; h < hidden; ++h) {
-      float* kept = x.data() + h * dim;
-      if (xs[h] != kept) std::copy(xs[h], xs[h] + dim, kept);
-      xs[h] = kept;
-    }
-  }
 };
 
-// Adds a scored window's updates to the rows `owns(id)` accepts and that are not frozen (outputs first,
-// then inputs, in order).
+// Adds a scored window's output updates to the rows `owns(id)` accepts and that are not frozen, from its
+// hidden vectors as they are now.
 template <typename Owns>
-void Apply(const Step& s, const Window& w, const Pending& p, Owns&& owns) {
-  const int64_t dim = s.dim;
+void ApplyOutputs(const Step& s, const Pending& p, Owns&& owns) {
   for (int32_t o = 0; o < p.outputs; ++o) {
     const int32_t id = p.ids[o];
     if (id < s.frozen_outputs || !owns(id)) continue;
-    float* u = s.out + static_cast<int64_t>(id) * dim;
+    float* u = s.out + static_cast<int64_t>(id) * s.dim;
     const float db = AddOutputDelta(s, p.xs.data(), p.grads.data(), p.hidden, p.outputs, o, u);
     if (s.nce()) s.bias[id] += db;
   }
+}
+
+// Adds a scored window's input updates to the rows `owns(id)` accepts and that are not frozen.
+template <typename Owns>
+void ApplyInputs(const Step& s, const Window& w, const Pending& p, Owns&& owns) {
   for (int32_t h = 0; h < p.hidden; ++h) {
     ForInputs(s, w, h, [&](int32_t id) {
-      if (id >= s.frozen_inputs && owns(id)) Add(s.emb + static_cast<int64_t>(id) * dim, p.dx.data() + h * dim, dim);
+      if (id >= s.frozen_inputs && owns(id)) {
+        Add(s.emb + static_cast<int64_t>(id) * s.dim, p.dx.data() + h * s.dim, s.dim);
+      }
     });
   }
 }
