@@ -232,7 +232,7 @@ class TrainOp : public OpKernel {
       b = e;
     }
     pending_.resize(std::max<int64_t>(2 * pool_->size(), group_));
-    for (auto& p : pending_) p.Fit(widest, s.outputs(), s.dim);
+    for (auto& p : pending_) p.Fit(widest, s.outputs(), s.dim, cbow || s.subwords());
     if (hogwild_) {
       Hogwild(s, ws);
     } else {

@@ -316,12 +316,13 @@ struct Pending {
   std::vector<const float*> xs;  // the hidden vectors: table rows, or rows of x
   std::vector<float> x;          // the means (CBOW, subwords), [hidden][dim]
   std::vector<float> dx;         // the hidden vectors' updates, [hidden][dim]
-  void Fit(int64_t widest, int64_t outs, int64_t dim) {
+  // `means`: whether the hidden vectors are means (CBOW, subwords) rather than table rows.
+  void Fit(int64_t widest, int64_t outs, int64_t dim, bool means) {
     ids.resize(2 * outs);
     labels.resize(outs);
     grads.resize(widest * outs);
     xs.resize(widest);
-    x.resize(widest * dim);
+    x.resize(means ? widest * dim : 0);
     dx.resize(widest * dim);
   }
 };

@@ -75,12 +75,13 @@ class WindowsOp : public OpKernel {
     const int32_t* sentence = ctx->input(1).flat<int32_t>().data();
     const int32_t* reduced = ctx->input(2).flat<int32_t>().data();
     const int64_t* position = ctx->input(3).flat<int64_t>().data();
-    // Cells of centre i: the offsets o with |o| <= reduced[i] inside the chunk and the sentence.
+    // Cells of centre i: the offsets o with |o| <= reduced[i] inside the chunk and the sentence (clamped to
+    // the window, whose 2 * window columns a CBOW row has).
     auto for_cells = [&](int64_t i, auto&& f) {
-      const int64_t r = std::min<int64_t>(reduced[i], window_);
-      for (int64_t o = -window_; o <= window_; ++o) {
+      const int64_t r = std::clamp<int64_t>(reduced[i], 0, window_);
+      for (int64_t o = -r; o <= r; ++o) {
         const int64_t j = i + o;
-        if (o != 0 && (o < 0 ? -o : o) <= r && j >= 0 && j < n && sentence[j] == sentence[i]) f(o, j);
+        if (o != 0 && j >= 0 && j < n && sentence[j] == sentence[i]) f(o, j);
       }
     };
     int64_t count = 0;
