@@ -161,10 +161,14 @@ def test_worker_shares_split_the_stream_and_skip_resumes_it_exactly(tmp_path):
 @pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
 @pytest.mark.parametrize(("window", "subsample"), [(1, 0), (4, 1e-2)])
 def test_the_windows_op_makes_the_same_examples(tmp_path, architecture, window, subsample):
-    # Repeated words and short sentences, cut into chunks mid-sentence: every edge a window can meet.
+    # Repeated words and short sentences, cut into chunks mid-sentence: every edge a window can meet; and
+    # words seen once, which min_count leaves out of the vocabulary.
     rng = np.random.default_rng(3)
-    lines = [" ".join(rng.choice(["a", "b", "c", "d", "e", "f"], size=rng.integers(1, 12))) for _ in range(600)]
-    enc = vocab.build(lines, tok, 1, None, directory=tmp_path / "enc")
+    lines = [list(rng.choice(["a", "b", "c", "d", "e", "f"], size=rng.integers(1, 12))) for _ in range(600)]
+    for i in range(0, 600, 3):
+        lines[i].insert(rng.integers(0, len(lines[i]) + 1), f"once{i}")
+    enc = vocab.build([" ".join(line) for line in lines], tok, 2, None, directory=tmp_path / "enc")
+    assert len(enc.vocab) == 6 and (enc.remap < 0).sum() == 200
     cfg = small_config("x", tmp_path, model__architecture=architecture, data__window=window,
                        data__subsample=subsample, data__chunk_tokens=1024, train__batch_size=100, train__epochs=2)
     ops, native = batches(enc, cfg), batches(enc, cfg, native=True)

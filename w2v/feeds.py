@@ -122,7 +122,7 @@ class ParameterServer(Local):
 
 def make(corpus: EncodedCorpus, config: Config, strategy: tf.distribute.Strategy, native: bool = False) -> Local:
     """The feed for this strategy; ``native``: one device makes its examples with the engine library's
-    windows op (the fused kernel has it built)."""
+    keep and windows ops (the fused kernel has them built)."""
     if isinstance(strategy, tf.distribute.ParameterServerStrategy):
         return ParameterServer(corpus, config, strategy)
     if isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)):

@@ -1,5 +1,5 @@
-"""The fused CPU engine (w2v/fused_op.cc) and the pipeline's windows op (w2v/windows_op.cc): built with g++
-against the installed TensorFlow on first use, cached by source, TensorFlow version and compiler flags, and
+"""The fused CPU engine (w2v/fused_op.cc) and the pipeline's keep and windows ops (w2v/windows_op.cc): built
+with g++ against the installed TensorFlow on first use, cached by source, TensorFlow version and compiler flags, and
 loaded with ``tf.load_op_library``.
 """
 

@@ -2,8 +2,8 @@
 
 The corpus streams from its int32 shards (w2v/shards.py): each shard is read when the pipeline
 reaches it and cut into chunks. Each chunk becomes a whole block of examples through a few
-vectorised ops (one boolean mask over a [tokens, 2 * window] grid; on the fused kernel, one C++
-pass, w2v/windows_op.cc), then ``rebatch`` cuts the blocks into batches: there is no Python per
+vectorised ops (one boolean mask over a [tokens, 2 * window] grid; on the fused kernel, two C++
+passes, w2v/windows_op.cc), then ``rebatch`` cuts the blocks into batches: there is no Python per
 token or pair, and memory does not grow with the corpus. Every random draw is a stateless op keyed
 on (seed, epoch, shard, chunk), so the stream is a pure function of the config, and the iterator
 (saved in each checkpoint) is all the state a resumed run needs.
@@ -34,9 +34,10 @@ def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0, sk
 
     ``pipeline`` = (index, count) keeps every count-th chunk, from the index-th: each worker of a
     cluster reads its own share of the corpus. ``skip`` drops that many examples first, which
-    positions a stream exactly where a run that consumed them stopped. ``native`` makes a chunk's
-    examples from its drawn tokens with the engine library's windows op (w2v/windows_op.cc, built for
-    the fused kernel) instead of the grid: the same examples in half the pipeline's CPU time.
+    positions a stream exactly where a run that consumed them stopped. ``native`` keeps a chunk's
+    tokens and makes their examples with the engine library's keep and windows ops (w2v/windows_op.cc,
+    built for the fused kernel) instead of TensorFlow's ops and the grid: the same examples from the
+    same draws, for a third of the CPU time.
     """
     data, seed = config.data, config.run.seed
     window = data.window
@@ -64,12 +65,15 @@ def make_dataset(corpus: EncodedCorpus, config: Config, start_epoch: int = 0, sk
         return tf.data.Dataset.from_tensor_slices((grid, base, keys))
 
     def chunk_examples(values: tf.Tensor, base: tf.Tensor, key: tf.Tensor) -> dict[str, tf.Tensor]:
-        sentence = tf.cumsum(tf.cast(tf.equal(values, SEPARATOR), tf.int32))
-        tokens = tf.where(values >= 0, tf.gather(remap, tf.maximum(values, 0)), -1)
         draw = tf.random.stateless_uniform([length], seed=key)
-        keep = (tokens >= 0) & (draw < tf.gather(keep_table, tf.maximum(tokens, 0)))
-        position = tf.boolean_mask(tf.range(length, dtype=tf.int64), keep) + base
-        tokens, sentence = tf.boolean_mask(tokens, keep), tf.boolean_mask(sentence, keep)
+        if native:
+            tokens, sentence, position = fused.load().w2v_keep(values, remap, keep_table, draw, base)
+        else:
+            sentence = tf.cumsum(tf.cast(tf.equal(values, SEPARATOR), tf.int32))
+            tokens = tf.where(values >= 0, tf.gather(remap, tf.maximum(values, 0)), -1)
+            keep = (tokens >= 0) & (draw < tf.gather(keep_table, tf.maximum(tokens, 0)))
+            position = tf.boolean_mask(tf.range(length, dtype=tf.int64), keep) + base
+            tokens, sentence = tf.boolean_mask(tokens, keep), tf.boolean_mask(sentence, keep)
         n = tf.size(tokens)
         reduced = tf.random.stateless_uniform([n], seed=key + [0, 1 << 60], minval=1, maxval=window + 1,
                                               dtype=tf.int32)

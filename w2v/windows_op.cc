@@ -1,7 +1,9 @@
-// The pipeline's examples from a chunk's kept tokens, in one pass (w2v/pipeline.py draws the tokens,
-// their sentences and their reduced windows; this makes the pairs or contexts). The same examples, in
-// the same order, as the pipeline's TensorFlow ops, which build a [tokens, 2 * window] grid of candidate
-// context cells and mask it in several passes: half the pipeline's CPU time, which this pass saves.
+// The pipeline's examples from a chunk, in two passes (w2v/pipeline.py draws the random numbers with
+// TensorFlow's stateless ops): W2vKeep turns a chunk of the corpus stream into its kept tokens (mapped to
+// the vocabulary, subsampled) with their sentences and positions, and W2vWindows makes their pairs or
+// contexts. The same examples, in the same order, as the pipeline's TensorFlow ops, which take a dozen
+// passes over a chunk's tokens and build a [tokens, 2 * window] grid of candidate context cells to mask:
+// those passes were two thirds of the pipeline's CPU time.
 //
 // A cell (i, o), o in -window..-1, 1..window, is a context word of centre i when i + o is inside the
 // chunk, |o| <= reduced[i] and the token is in i's sentence.
@@ -23,6 +25,78 @@ using tensorflow::OpKernelContext;
 using tensorflow::Tensor;
 using tensorflow::TensorShape;
 using tensorflow::shape_inference::InferenceContext;
+
+REGISTER_OP("W2vKeep")
+    .Input("values: int32")
+    .Input("remap: int32")
+    .Input("keep: float")
+    .Input("draw: float")
+    .Input("base: int64")
+    .Output("tokens: int32")
+    .Output("sentence: int32")
+    .Output("position: int64")
+    .SetShapeFn([](InferenceContext* c) {
+      const auto n = c->UnknownDim();
+      for (int i = 0; i < 3; ++i) c->set_output(i, c->Vector(n));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+A chunk's kept tokens: a word of the stream (values >= 0, a -1 ends a sentence) is kept when the
+vocabulary has it (remap[value] >= 0) and its draw is below its keep probability (keep[remap[value]]).
+
+tokens: the kept words' vocabulary ids, in stream order.
+sentence: each one's sentence, counted in the chunk (the separators at or before it).
+position: each one's stream position, base + its index in the chunk.
+)doc");
+
+class KeepOp : public OpKernel {
+ public:
+  explicit KeepOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& values_t = ctx->input(0);
+    const Tensor& remap_t = ctx->input(1);
+    const Tensor& keep_t = ctx->input(2);
+    const int64_t length = values_t.NumElements();
+    OP_REQUIRES(ctx, ctx->input(3).NumElements() == length && ctx->input(4).NumElements() == 1,
+                absl::InvalidArgumentError("keep: a draw per value and one base expected"));
+    const int32_t* values = values_t.flat<int32_t>().data();
+    const int32_t* remap = remap_t.flat<int32_t>().data();
+    const float* keep = keep_t.flat<float>().data();
+    const float* draw = ctx->input(3).flat<float>().data();
+    const int64_t base = ctx->input(4).flat<int64_t>()(0);
+    const int64_t words = remap_t.NumElements(), vocab = keep_t.NumElements();
+    // The word each value maps to, -1 for a separator or a word out of the vocabulary; checked first, so
+    // that the outputs can be sized.
+    std::vector<int32_t> mapped(length);
+    int64_t n = 0;
+    for (int64_t i = 0; i < length; ++i) {
+      const int32_t v = values[i];
+      OP_REQUIRES(ctx, v >= -1 && v < words, absl::InvalidArgumentError("keep: a value out of range"));
+      const int32_t w = v >= 0 ? remap[v] : -1;
+      OP_REQUIRES(ctx, w < vocab, absl::InvalidArgumentError("keep: remap points past the keep table"));
+      mapped[i] = w >= 0 && draw[i] < keep[w] ? w : -1;
+      n += mapped[i] >= 0;
+    }
+    Tensor *tokens_t, *sentence_t, *position_t;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({n}), &tokens_t));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({n}), &sentence_t));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({n}), &position_t));
+    int32_t* tokens = tokens_t->flat<int32_t>().data();
+    int32_t* sentence = sentence_t->flat<int32_t>().data();
+    int64_t* position = position_t->flat<int64_t>().data();
+    int32_t separators = 0;
+    for (int64_t i = 0, e = 0; i < length; ++i) {
+      separators += values[i] == -1;
+      if (mapped[i] < 0) continue;
+      tokens[e] = mapped[i];
+      sentence[e] = separators;
+      position[e++] = base + i;
+    }
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("W2vKeep").Device(tensorflow::DEVICE_CPU), KeepOp);
 
 REGISTER_OP("W2vWindows")
     .Input("tokens: int32")
