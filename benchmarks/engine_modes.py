@@ -9,7 +9,10 @@ median of the per-round ratios to the first mode. A shared machine swings by 10-
 modes measured in the same round share its weather.
 
     python benchmarks/engine_modes.py [--cbow] [--loss nce] [--dim 100] [--sample 1e-3] \
-        [--modes det,hogwild,det512] [--batches 60] [--rounds 12]
+        [--modes det,hogwild,det512] [--threads 1] [--batches 60] [--rounds 12]
+
+With --threads 1 the two modes do the same work on one core, with no barrier and no other core's
+cache: what the deterministic mode's two passes over a group (score, then apply) cost by themselves.
 
 The corpus defaults to ../shared/corpora/gutenberg17m.txt.gz when present, else the embedded default.
 """
@@ -40,6 +43,7 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=1e-4)
     parser.add_argument("--modes", default="det,hogwild",
                         help="comma-separated: det (its default group), detN (groups of N windows), hogwild")
+    parser.add_argument("--threads", type=int, help="the engine's threads (default: the cores)")
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
@@ -54,7 +58,8 @@ def main() -> None:
         cfg = config.apply_overrides(config.Config(), [
             f"data.corpus={args.corpus}", f"data.cache_dir={tmp}/cache", f"run.output_dir={tmp}/runs",
             f"data.subsample={args.sample}", f"model.embedding_dim={args.dim}", f"model.loss={args.loss}",
-            f"model.architecture={architecture}", "train.kernel=fused"])
+            f"model.architecture={architecture}", "train.kernel=fused",
+            *([f"train.threads={args.threads}"] if args.threads else [])])
         cfg = config.resolve(cfg, "fused")
         corpus = trainer.load_corpus(cfg)
         runs.create(Path(tmp) / "run", cfg, corpus.vocab, link_checkpoints=True)
