@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import small_config
-from w2v import corpus, pipeline, vocab
+from w2v import corpus, fused, pipeline, vocab
 
 tok = corpus.tokenizer("whitespace", False)
 
@@ -178,3 +178,14 @@ def test_the_windows_op_makes_the_same_examples(tmp_path, architecture, window, 
         for key in a:
             assert a[key].dtype == b[key].dtype
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_the_keep_op_refuses_a_stream_that_does_not_fit_its_vocabulary():
+    keep = fused.load().w2v_keep
+    remap, table, draw = tf.constant([1, -1, 0]), tf.constant([1.0, 1.0]), tf.zeros([3])
+    base = tf.constant(100, tf.int64)
+    tokens, sentence, position = keep(tf.constant([0, 1, -1]), remap, table, draw, base)
+    assert (tokens.numpy().tolist(), sentence.numpy().tolist(), position.numpy().tolist()) == ([1], [0], [100])
+    for values, remap in (([0, 3, -1], remap), ([0, -2, 1], remap), ([2, 0, -1], tf.constant([1, -1, 2]))):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="keep: "):
+            keep(tf.constant(values), remap, table, draw, base)
