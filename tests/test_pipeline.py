@@ -186,6 +186,6 @@ def test_the_keep_op_refuses_a_stream_that_does_not_fit_its_vocabulary():
     base = tf.constant(100, tf.int64)
     tokens, sentence, position = keep(tf.constant([0, 1, -1]), remap, table, draw, base)
     assert (tokens.numpy().tolist(), sentence.numpy().tolist(), position.numpy().tolist()) == ([1], [0], [100])
-    for values, remap in (([0, 3, -1], remap), ([0, -2, 1], remap), ([2, 0, -1], tf.constant([1, -1, 2]))):
+    for values, bad_remap in (([0, 3, -1], remap), ([0, -2, 1], remap), ([2, 0, -1], tf.constant([1, -1, 2]))):
         with pytest.raises(tf.errors.InvalidArgumentError, match="keep: "):
-            keep(tf.constant(values), remap, table, draw, base)
+            keep(tf.constant(values), bad_remap, table, draw, base)

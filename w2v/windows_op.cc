@@ -26,6 +26,9 @@ using tensorflow::Tensor;
 using tensorflow::TensorShape;
 using tensorflow::shape_inference::InferenceContext;
 
+// The stream's end of a sentence (w2v/shards.py's SEPARATOR); word ids are >= 0.
+constexpr int32_t kSeparator = -1;
+
 REGISTER_OP("W2vKeep")
     .Input("values: int32")
     .Input("remap: int32")
@@ -72,8 +75,8 @@ class KeepOp : public OpKernel {
     int64_t n = 0;
     for (int64_t i = 0; i < length; ++i) {
       const int32_t v = values[i];
-      OP_REQUIRES(ctx, v >= -1 && v < words, absl::InvalidArgumentError("keep: a value out of range"));
-      const int32_t w = v >= 0 ? remap[v] : -1;
+      OP_REQUIRES(ctx, v >= kSeparator && v < words, absl::InvalidArgumentError("keep: a value out of range"));
+      const int32_t w = v == kSeparator ? -1 : remap[v];
       OP_REQUIRES(ctx, w < vocab, absl::InvalidArgumentError("keep: remap points past the keep table"));
       mapped[i] = w >= 0 && draw[i] < keep[w] ? w : -1;
       n += mapped[i] >= 0;
@@ -87,7 +90,7 @@ class KeepOp : public OpKernel {
     int64_t* position = position_t->flat<int64_t>().data();
     int32_t separators = 0;
     for (int64_t i = 0, e = 0; i < length; ++i) {
-      separators += values[i] == -1;
+      separators += values[i] == kSeparator;
       if (mapped[i] < 0) continue;
       tokens[e] = mapped[i];
       sentence[e] = separators;
