@@ -104,10 +104,11 @@ class Trainer:
     def restore(self) -> str | None:
         """Restore the newest readable checkpoint and put the data stream where it stopped."""
         restored = self.checkpoints.restore_latest()
-        finished = int(self.state.epochs_done.numpy())
-        if self.config.train.steps is None and 0 < finished < self.config.train.epochs:
-            # The run had finished its epochs and its saved iterator is exhausted, so the added epochs
-            # get a stream of their own, keyed on the same (seed, epoch, chunk) as ever.
+        finished, started = int(self.state.epochs_done.numpy()), int(self.state.data_epoch.numpy())
+        if finished > started:
+            # The saved stream ran out (the run had finished its epochs), so what an extension adds gets a
+            # stream of its own from there, keyed on the same (seed, epoch, chunk) as ever. A stream that
+            # has not run out (an extension stopped halfway) goes on from its saved iterator instead.
             self.start_data(finished, 0)
         elif restored and not self.save_iterator:
             self.start_data(int(self.state.data_epoch.numpy()), int(self.state.examples.numpy()))
