@@ -209,6 +209,20 @@ def _complete(run_dir: Path, saved: Config, config: Config) -> Result | None:
     return Result(run_dir, record.get("step", 0), record.get("last_loss", float("nan")), 0.0, unchanged=True)
 
 
+def _check_extends(run_dir: Path, saved: Config, config: Config) -> None:
+    """Refuse a schedule that ends before the run's own (a resume continues or extends a run, never cuts it
+    short), before anything is written."""
+    old, new = saved.train, config.train
+    step = meta_lib.read(run_dir).get("step", 0)
+    if new.steps is None and old.steps is None and new.epochs < old.epochs:
+        raise W2VError(f"resume: train.epochs={new.epochs} is below the run's {old.epochs} epochs; a resume only "
+                       f"extends a run (start a new one for a shorter schedule)")
+    if new.steps is not None and new.steps != old.steps and new.steps <= max(old.steps or 0, step):
+        raise W2VError(f"resume: train.steps={new.steps} does not go past the run's "
+                       + (f"{old.steps} steps" if (old.steps or 0) >= step else f"step {step}, where it stands")
+                       + "; a resume only extends a run (start a new one for a shorter schedule)")
+
+
 def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
            stop_at: int | None = None) -> Result:
     """Continue a run from its newest readable checkpoint to its configured end (under the same
@@ -218,6 +232,7 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
     config = runs.load_config(run_dir, overrides)
     saved_config = runs.load_config(run_dir)
     changed = config_lib.check_resumable(saved_config, config)
+    _check_extends(run_dir, saved_config, config)
     if (done := _complete(run_dir, saved_config, config)) is not None:
         return done
     saved = runs.load_vocab(run_dir)
