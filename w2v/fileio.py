@@ -23,11 +23,35 @@ def _umask() -> int:
 UMASK = _umask()
 
 
+def _sync(path: Path) -> None:
+    """Flush a file, or a directory's entries, to the disk (os.replace alone orders nothing: after a power
+    loss the new name can point at data never written)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(directory: Path) -> None:
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            _sync(path)
+    for path in sorted((p for p in directory.rglob("*") if p.is_dir()), reverse=True):
+        _sync(path)
+    _sync(directory)
+
+
 @contextlib.contextmanager
-def replacing(target: str | Path, directory: bool = False) -> Iterator[Path]:
+def replacing(target: str | Path, directory: bool = False, exclusive: bool = False) -> Iterator[Path]:
     """A temporary path beside ``target`` (a file, or with ``directory`` an empty directory) to
     write; when the block ends without an error it replaces ``target`` atomically, else it is
-    removed. The result gets the permissions of a file created normally (mkstemp's are private)."""
+    removed. The result gets the permissions of a file created normally (mkstemp's are private).
+
+    As SQLite and LevelDB do, the new contents are synced before the rename and the directory after
+    it, so that a power loss leaves the old file or the new one, never an empty one. ``exclusive``
+    (files only): a FileExistsError instead of replacing a target that exists, even one another
+    process creates meanwhile."""
     target = Path(target)
     prefix, suffix = f".{target.name}.", ".part"
     if directory:
@@ -39,9 +63,17 @@ def replacing(target: str | Path, directory: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, (0o777 if directory else 0o666) & ~UMASK)
+        if directory:
+            _sync_tree(tmp)
+        else:
+            _sync(tmp)
         if directory and target.exists():
             shutil.rmtree(target)
-        os.replace(tmp, target)
+        if exclusive:
+            os.link(tmp, target)  # fails if the name exists: the check and the creation are one step
+        else:
+            os.replace(tmp, target)
+        _sync(target.parent)
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -49,7 +81,7 @@ def replacing(target: str | Path, directory: bool = False) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_text(target: str | Path, text: str) -> None:
-    """Write a UTF-8 text file atomically."""
-    with replacing(target) as tmp:
+def write_text(target: str | Path, text: str, exclusive: bool = False) -> None:
+    """Write a UTF-8 text file atomically (``exclusive``: never over an existing file; see ``replacing``)."""
+    with replacing(target, exclusive=exclusive) as tmp:
         tmp.write_text(text, encoding="utf-8")
