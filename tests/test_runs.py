@@ -46,3 +46,31 @@ def test_find_takes_paths_or_names_under_the_runs_directory(tmp_path):
     assert runs.find("sweep/member", tmp_path / "runs") == tmp_path / "runs" / "sweep" / "member"
     assert runs.find(tmp_path / "runs" / "sweep", tmp_path / "other") == tmp_path / "runs" / "sweep"
     assert runs.find("nothing", tmp_path / "runs") == Path("nothing")
+
+
+def test_two_runs_started_in_the_same_second_get_two_names(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "default_name", lambda *a: "base-20261206-120000")
+    cfg = small_config("x", tmp_path / "runs")
+    with runs.new_run_dir(cfg, "base.yaml") as first, runs.new_run_dir(cfg, "base.yaml") as second:
+        assert first.name == "base-20261206-120000" and second.name == "base-20261206-120000-2"
+        assert first.is_dir() and second.is_dir()  # claimed: a third would get -3
+
+
+def test_a_run_that_fails_before_writing_leaves_no_directory(tmp_path):
+    cfg = small_config("x", tmp_path / "out" / "runs")
+    with pytest.raises(W2VError), runs.new_run_dir(cfg, "base.yaml"):
+        raise W2VError("corpus: no words")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_directory_is_never_written_twice(tmp_path, planted):
+    from w2v.vocab import Vocab
+
+    cfg = small_config(planted, tmp_path)
+    runs.create(tmp_path / "exp", cfg, Vocab(["a"], [1]))
+    config_before = (tmp_path / "exp" / runs.CONFIG).read_bytes()
+    # Another process got past check_new at the same moment: its config must not replace this one.
+    other = small_config(planted, tmp_path, model__embedding_dim=99)
+    with pytest.raises(W2VError, match="already holds a run"):
+        runs.create(tmp_path / "exp", other, Vocab(["b"], [1]))
+    assert (tmp_path / "exp" / runs.CONFIG).read_bytes() == config_before

@@ -94,8 +94,9 @@ def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_di
     overrides = list(overrides) + ([f"run.name={name}"] if name else []) + \
         ([f"init.from_run={init_from}"] if init_from else [])
     config = config_lib.load(config_path, overrides)
-    target = Path(run_dir) if run_dir else runs.resolve_run_dir(config, config_path, list(overrides))
-    _report(trainer.train(config, target, show_progress=not quiet))
+    with runs.new_run_dir(config, config_path, list(overrides), run_dir) as target:
+        result = trainer.train(config, target, show_progress=not quiet)
+    _report(result)
 
 
 @cli.command("config")
@@ -141,25 +142,30 @@ def _vectors(run_dir: Path, checkpoint: str | None):
               "(repeatable; default: questions-words.txt bundled with gensim).")
 @click.option("--similarity", "similarity_files", multiple=True, type=click.Path(), help="'w1 w2 score' file "
               "(repeatable; default: WordSim-353 and SimLex-999 bundled with gensim).")
-@click.option("--restrict", default=EvalConfig().restrict, show_default=True, type=click.IntRange(min=1),
-              help="Answer analogies from this many most frequent words.")
-@click.option("--method", type=click.Choice(["add", "mul"]), default=EvalConfig().method, show_default=True,
-              help="3CosAdd or 3CosMul.")
+@click.option("--restrict", default=None, type=click.IntRange(min=1),
+              help=f"Answer analogies from this many most frequent words (default: the run's eval.restrict, "
+                   f"{EvalConfig().restrict} unless set).")
+@click.option("--method", type=click.Choice(["add", "mul"]), default=None,
+              help="3CosAdd or 3CosMul (default: the run's eval.method, add unless set).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str, ...],
-                 similarity_files: tuple[str, ...], restrict: int, method: str, as_json: bool) -> None:
-    """Score a run's vectors on analogy and word-similarity benchmarks."""
+                 similarity_files: tuple[str, ...], restrict: int | None, method: str | None, as_json: bool) -> None:
+    """Score a run's vectors on analogy and word-similarity benchmarks (by default the run's own evaluation,
+    its config's eval.* keys: its report is eval/step-N.json; any other is kept beside it as
+    eval/step-N.<tag>.json)."""
     import json
 
-    from w2v import evaluate
+    from w2v import evaluate, runs
 
-    default_analogies, default_similarity = evaluate.default_files()
-    analogies = [Path(f) for f in analogy_files] or ([] if similarity_files else default_analogies)
-    similarity = [Path(f) for f in similarity_files] or ([] if analogy_files else default_similarity)
-    evaluator = evaluate.Evaluator(analogies, similarity, restrict, method)
+    settings = runs.load_config(run_dir).eval
+    own_analogies, own_similarity = evaluate.configured_files(settings.analogies, settings.similarity)
+    analogies = [Path(f) for f in analogy_files] or ([] if similarity_files else own_analogies)
+    similarity = [Path(f) for f in similarity_files] or ([] if analogy_files else own_similarity)
+    evaluator = evaluate.Evaluator(analogies, similarity, restrict or settings.restrict, method or settings.method)
     vectors, step = _vectors(run_dir, checkpoint)
     report = evaluator(vectors, step)
-    evaluate.record(report, run_dir)
+    own = evaluate.setting(own_analogies, own_similarity, settings.restrict, settings.method)
+    evaluate.record(report, run_dir, tag=evaluator.tag(own))
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
 
 
@@ -277,19 +283,20 @@ def compare(run_dirs: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--name", default=None, help="Sweep directory name (default: derived from config and grid).")
 def sweep(config_path: str, grid: tuple[str, ...], overrides: tuple[str, ...], parallel: int,
           name: str | None) -> None:
-    """Run a grid of overrides as separate runs; re-running skips what is done."""
+    """Run a grid of overrides as separate runs; re-running skips what is done. Exit code 1 when a run failed."""
     from w2v import experiments
-    from w2v.sweep import run_sweep
+    from w2v import sweep as sweep_lib
 
-    root, trials = run_sweep(Path(config_path), list(grid), list(overrides), parallel, name,
+    root, trials = sweep_lib.run_sweep(Path(config_path), list(grid), list(overrides), parallel, name,
                              report=lambda line: click.echo(line, err=True))
     click.echo(f"sweep {root}: {sum(t.status == 'completed' for t in trials)} completed, "
                f"{sum(t.status == 'failed' for t in trials)} failed")
     for t in trials:
         if t.status == "failed":
             click.echo(f"  failed {t.name}: {t.error}")
-    records = [experiments.describe(t.run_dir) for t in trials if (t.run_dir / "config.yaml").exists()]
-    click.echo(experiments.runs_table(records))
+    click.echo(experiments.runs_table(sweep_lib.records(trials)))
+    if any(t.status == "failed" for t in trials):
+        sys.exit(1)  # scripts and CI must see that a combination failed
 
 
 def main() -> None:

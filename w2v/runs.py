@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -33,14 +36,49 @@ def default_name(config_path: str | Path | None, overrides: list[str] = ()) -> s
     return f"{name}-{slug[:40].rstrip('-')}" if slug else name
 
 
-def resolve_run_dir(config: Config, config_path: str | Path | None, overrides: list[str] = ()) -> Path:
-    """Where a new run goes: ``run.output_dir/run.name``; refuses an existing run or a file."""
+@contextlib.contextmanager
+def new_run_dir(config: Config, config_path: str | Path | None, overrides: list[str] = (),
+                run_dir: str | Path | None = None) -> Iterator[Path]:
+    """Where a new run goes: ``run_dir`` as given, else ``run.output_dir/run.name``; refuses an existing
+    run or a file. A default name (no run.name) is claimed by creating its directory, so two runs started
+    in the same second get two names (``-2`` for the second), and the directory is removed again when
+    the run fails before writing anything into it."""
+    if run_dir is not None:
+        yield Path(run_dir)
+        return
     root = Path(config.run.output_dir).expanduser()
     if root.exists() and not root.is_dir():
         raise W2VError(f"output directory {root}: is a file, not a directory")
-    run_dir = root / (config.run.name or default_name(config_path, overrides))
-    check_new(run_dir)
-    return run_dir
+    if config.run.name:
+        check_new(root / config.run.name)
+        yield root / config.run.name
+        return
+    made = [p for p in (root, *root.parents) if not p.exists()]
+    claimed = _claim(root, default_name(config_path, overrides))
+    try:
+        yield claimed
+    except BaseException:
+        with contextlib.suppress(OSError):
+            for path in (claimed, *made):
+                path.rmdir()  # only while empty: never anything the run wrote
+        raise
+
+
+def _claim(root: Path, name: str) -> Path:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise W2VError(f"output directory {root}: cannot be created ({e.strerror})") from None
+    for n in itertools.count(1):
+        run_dir = root / (name if n == 1 else f"{name}-{n}")
+        try:
+            run_dir.mkdir()  # atomic: of two processes, one gets it
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise W2VError(f"run directory {run_dir}: cannot be created ({e.strerror})") from None
+    raise AssertionError("unreachable")
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -89,7 +127,12 @@ def create(run_dir: Path, config: Config, vocab: Vocab, link_checkpoints: bool =
             checkpoint_dir(run_dir).symlink_to(home, target_is_directory=True)
     except OSError as e:
         raise W2VError(f"run directory {run_dir}: cannot be created ({e.strerror}: {e.filename})") from None
-    config_lib.dump(config, run_dir / CONFIG)
+    try:
+        config_lib.dump(config, run_dir / CONFIG, exclusive=True)
+    except FileExistsError:
+        # Another process started a run here since check_new looked.
+        raise W2VError(f"run directory {run_dir}: already holds a run; continue it with `w2v resume {run_dir}`") \
+            from None
     vocab.save(run_dir / VOCAB)
 
 
