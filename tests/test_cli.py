@@ -101,6 +101,11 @@ def inputs(tmp_path):
      "model.num_sampled: 8 must be smaller than the vocabulary (6 words"),
     (["--set", "data.corpus={d}/ok.txt", "--set", "run.output_dir={d}/afile"], "afile: is a file"),
     (["--set", "data.corpus={d}/ok.txt", "--run-dir", "{d}/afile/run"], "cannot be created"),
+    (["--set", "data.corpus={d}/ok.txt", "--name", "../escape"], "config key run.name: '../escape' is not a run name"),
+    (["--set", "data.corpus={d}/ok.txt", "--set", "train.learning_rate=nan"],
+     "config key train.learning_rate: nan is not a finite number"),
+    (["--set", "data.corpus={d}/ok.txt", "--set", "train.learning_rate=.inf"],
+     "config key train.learning_rate: inf is not a finite number"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(inputs, args, message):
     d = str(inputs)
@@ -130,6 +135,24 @@ def test_resume_of_a_completed_run_changes_nothing_and_says_how_to_extend_it(tmp
     again = run("resume", run_dir, "--quiet")
     assert again.exit_code == 0, again.output
     assert "already complete (step 20)" in again.output and "--set train.epochs=N" in again.output
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("finished, shorter, message", [
+    (["train.steps=null", "train.epochs=2"], "train.epochs=1", "train.epochs=1 is below the run's 2 epochs"),
+    (["train.steps=20"], "train.steps=10", "train.steps=10 does not go past the run's 20 steps"),
+    (["train.steps=null", "train.epochs=1"], "train.steps=3", "train.steps=3 does not go past the run's step"),
+])
+def test_resume_refuses_to_shorten_a_run_and_changes_nothing(tmp_path, finished, shorter, message):
+    run_dir = tmp_path / "tiny"
+    sets = [*finished, f"data.corpus={planted_corpus(tmp_path / 'c.txt', sentences=300)}"]
+    trained = run("train", "--config", TINY, "--run-dir", run_dir, "--quiet", *[a for f in sets for a in ("--set", f)])
+    assert trained.exit_code == 0, trained.output
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    refused = run("resume", run_dir, "--quiet", "--set", shorter)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("error: resume: ") and message in line and "extends" in line
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 

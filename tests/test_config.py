@@ -1,9 +1,13 @@
+import dataclasses
+import re
+import typing
 from pathlib import Path
 
 import pytest
 
 from w2v import config as config_lib
 from w2v.errors import W2VError
+from w2v.schema import sections
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,3 +74,54 @@ def test_resolved_config_round_trips(tmp_path):
 
 def test_readme_config_reference_is_current():
     assert config_lib.reference_markdown() in (ROOT / "README.md").read_text()
+
+
+def _fields():
+    for section, cls in sections().items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint = hints[f.name]
+            base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+            yield f"{section}.{f.name}", base, f.metadata
+
+
+FIELDS = list(_fields())
+
+
+@pytest.mark.parametrize("key, base, meta", [f for f in FIELDS if f[2]["lo"] is not None or f[2]["hi"] is not None],
+                         ids=lambda x: x if isinstance(x, str) else "")
+def test_every_documented_bound_holds_exactly_where_the_schema_puts_it(key, base, meta):
+    step = 1 if base is int else 1e-6
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None:
+        edge = lo + step if meta["lo_open"] else lo
+        assert getattr(getattr(config_lib.apply_overrides(config_lib.Config(), [f"{key}={edge}"]),
+                               key.split(".")[0]), key.split(".")[1]) == edge
+        with pytest.raises(W2VError, match=f"config key {re.escape(key)}: .* must be "):
+            config_lib.apply_overrides(config_lib.Config(), [f"{key}={lo if meta['lo_open'] else lo - step}"])
+    if hi is not None:
+        config_lib.apply_overrides(config_lib.Config(), [f"{key}={hi}"])
+        with pytest.raises(W2VError, match=f"config key {re.escape(key)}: .* must be <= {hi}"):
+            config_lib.apply_overrides(config_lib.Config(), [f"{key}={hi + step}"])
+
+
+@pytest.mark.parametrize("key, base, meta", [f for f in FIELDS if f[2]["choices"]], ids=lambda x: x
+                         if isinstance(x, str) else "")
+def test_every_documented_choice_is_accepted_and_nothing_else(key, base, meta):
+    for choice in meta["choices"]:
+        config_lib.apply_overrides(config_lib.Config(), [f"{key}={choice}"])
+    with pytest.raises(W2VError, match=f"config key {re.escape(key)}: 'bogus' is not one of"):
+        config_lib.apply_overrides(config_lib.Config(), [f"{key}=bogus"])
+
+
+@pytest.mark.parametrize("key", [k for k, base, _ in FIELDS if base is float])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", ".nan", ".inf"])
+def test_non_finite_numbers_are_bad_input(key, value):
+    with pytest.raises(W2VError, match=f"config key {re.escape(key)}: .* is not a finite number"):
+        config_lib.apply_overrides(config_lib.Config(), [f"{key}={value}"])
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".", "", "/abs"])
+def test_a_run_name_is_one_path_component(name):
+    with pytest.raises(W2VError, match="config key run.name: .* is not a run name"):
+        config_lib.apply_overrides(config_lib.Config(), [f"run.name='{name}'"])

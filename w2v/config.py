@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -47,6 +48,8 @@ def _check_value(key: str, value: Any, hint: Any, meta: dict) -> Any:
             raise W2VError(f"config key {key}: expected {base.__name__}, got {value!r}")
     elif not isinstance(value, base):
         raise W2VError(f"config key {key}: expected {base.__name__}, got {value!r}")
+    if base is float and not math.isfinite(value):
+        raise W2VError(f"config key {key}: {value!r} is not a finite number")
     if meta["choices"] and value not in meta["choices"]:
         raise W2VError(f"config key {key}: {value!r} is not one of {', '.join(meta['choices'])}")
     lo, hi = meta["lo"], meta["hi"]
@@ -92,6 +95,10 @@ def watched_metrics(config: Config) -> dict[str, str]:
 
 def _check_together(config: Config, source: str) -> None:
     """Constraints between keys."""
+    name = config.run.name
+    if name is not None and (name in ("", ".", "..") or "/" in name or "\\" in name):
+        raise W2VError(f"{source}: config key run.name: {name!r} is not a run name (one path component, no '/'); "
+                       f"give a path with --run-dir")
     data = config.data
     if data.phrases and data.phrase_scoring == "npmi" and not -1 < data.phrase_threshold <= 1:
         raise W2VError(f"{source}: config key data.phrase_threshold: {data.phrase_threshold} can never be crossed by "
@@ -166,9 +173,10 @@ def load(path: str | Path, overrides: list[str] = ()) -> Config:
     return apply_overrides(config, list(overrides))
 
 
-def dump(config: Config, path: str | Path) -> None:
-    """Write the resolved config as YAML, atomically (a crash never leaves half a config.yaml)."""
-    fileio.write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
+def dump(config: Config, path: str | Path, exclusive: bool = False) -> None:
+    """Write the resolved config as YAML, atomically (a crash never leaves half a config.yaml);
+    ``exclusive``: a FileExistsError rather than replacing one."""
+    fileio.write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False), exclusive=exclusive)
 
 
 # Batch sizes when train.batch_size is null, by kernel: the fused kernel's SGD goes a window at a time,

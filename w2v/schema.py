@@ -21,7 +21,8 @@ def _opt(default: Any, help: str, *, choices: tuple = (), lo: Any = None, hi: An
 
 @dataclass(frozen=True)
 class RunConfig:
-    name: str | None = _opt(None, "Run name; default: <config stem>-<timestamp>.")
+    name: str | None = _opt(None, "Run name (one path component); default: <config stem>-<timestamp>-<slug of the "
+                            "overrides>, then -2, -3... for runs started in the same second.")
     output_dir: str = _opt("runs", "Directory under which run directories are created.")
     seed: int = _opt(0, "Seeds initialisation, subsampling, windows and negatives.", lo=0)
     device: str = _opt("auto", "Where to train: auto (GPU if present), cpu or gpu.",
@@ -142,7 +143,8 @@ class CheckpointConfig:
 class SummaryConfig:
     scalars_every_n_steps: int = _opt(100, "Write loss, learning rate, words/s, gradient norm every N steps.",
                                       lo=1)
-    histograms_every_n_steps: int = _opt(1000, "Write weight and gradient histograms every N steps.", lo=1)
+    histograms_every_n_steps: int = _opt(1000, "Write weight histograms every N steps (and gradient histograms on the "
+                                           "tf kernel; the fused engine makes no gradients).", lo=1)
     graph: bool = _opt(True, "Write the graph of one training step once.")
 
 
