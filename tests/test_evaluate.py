@@ -113,7 +113,19 @@ def test_eval_command_writes_json_and_scalars(tiny_run, tmp_path):
     assert "3CosMul" in table.output and "skipped (out of vocabulary)" in table.output
     from tests.test_trainer import scalar_steps
 
-    assert scalar_steps(run_dir, "eval/wordsim353/spearman") == [200, 200]
+    # Another evaluation (here another method) is kept beside the run's own: its standard scores stay,
+    # in the report file, in TensorBoard's series and in what `w2v runs` shows.
+    assert json.loads((run_dir / "eval" / "step-200.json").read_text()) == saved
+    (other,) = [p for p in (run_dir / "eval").iterdir() if p.name != "step-200.json"]
+    assert other.name.startswith("step-200.mul-") and json.loads(other.read_text())["analogies"][0]["method"] == "mul"
+    assert scalar_steps(run_dir, "eval/wordsim353/spearman") == [200]
+    tag = other.name.removeprefix("step-200.").removesuffix(".json")
+    assert scalar_steps(run_dir, f"eval-{tag}/wordsim353/spearman") == [200]
+    listed = json.loads(invoke("runs", tmp_path, "--json").output)
+    assert listed[0]["metrics"] == saved["metrics"]
+    # The same other evaluation again replaces its own report, and nothing else.
+    invoke("eval", run_dir, "--method", "mul")
+    assert len(list((run_dir / "eval").iterdir())) == 2
 
 
 @pytest.mark.parametrize("content, option, message", [

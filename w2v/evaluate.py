@@ -8,13 +8,14 @@ skipped and counted. All questions are answered with batched matrix products.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from w2v import fileio
 from w2v.errors import W2VError
@@ -189,6 +190,8 @@ def similarity(vectors: Vectors, pairs: list[tuple[str, str, float]], restrict: 
                file: str = "") -> SimilarityResult:
     """Spearman and Pearson correlation of cosine similarity with human scores over the pairs of known
     words; for a subword model, also the Spearman correlation over every pair."""
+    from scipy import stats  # only where similarity is scored: listing runs needs no scipy
+
     lookup = vectors.upper_index(restrict)
     known = [(lookup[a], lookup[b], s) for a, b, s in pairs if a in lookup and b in lookup]
     every = None
@@ -283,6 +286,12 @@ def metric_name(name: str) -> str:
     return "eval/" + name.removeprefix("eval/")
 
 
+def setting(analogy_files: list[Path], similarity_files: list[Path], restrict: int, method: str) -> str:
+    """What an evaluation is (its files, restrict and method): two with the same setting give the same report."""
+    return json.dumps([sorted(str(Path(f).resolve()) for f in analogy_files),
+                       sorted(str(Path(f).resolve()) for f in similarity_files), restrict, method])
+
+
 class Evaluator:
     """Evaluation files read and checked once, then applied to any vectors (periodic evaluation)."""
 
@@ -291,6 +300,14 @@ class Evaluator:
         self.questions = [(f, read_analogies(f)) for f in analogy_files]
         self.pairs = [(f, read_pairs(f)) for f in similarity_files]
         self.restrict, self.method = restrict, method
+        self.setting = setting(analogy_files, similarity_files, restrict, method)
+
+    def tag(self, own: str) -> str | None:
+        """None when this is the run's ``own`` evaluation (the ``setting`` of its config's), else a short
+        tag naming this one (its method, and a digest of its files and restrict)."""
+        if own == self.setting:
+            return None
+        return f"{self.method}-{hashlib.sha1(self.setting.encode()).hexdigest()[:8]}"
 
     def metrics(self) -> list[str]:
         """The metric names its reports hold (``eval/<file stem>/<measure>``)."""
@@ -314,22 +331,31 @@ class Evaluator:
                       [similarity(vectors, p, file=str(f)) for f, p in self.pairs])
 
 
-def save(report: Report, run_dir: Path) -> Path:
-    """Write ``eval/step-N.json`` in the run directory."""
+REPORT = re.compile(r"step-(\d+)\.json")  # the run's own evaluation; others are step-N.<tag>.json
+
+
+def save(report: Report, run_dir: Path, tag: str | None = None) -> Path:
+    """Write ``eval/step-N.json`` in the run directory (``eval/step-N.<tag>.json`` for an evaluation other
+    than the run's own, so that it never replaces the run's standard scores)."""
     out = Path(run_dir) / "eval"
     out.mkdir(exist_ok=True)
-    path = out / f"step-{report.step}.json"
+    path = out / (f"step-{report.step}.json" if tag is None else f"step-{report.step}.{tag}.json")
     fileio.write_text(path, json.dumps(report.to_json(), indent=2))
     return path
 
 
-def record(report: Report, run_dir: Path, summaries: object | None = None) -> Path:
+def record(report: Report, run_dir: Path, summaries: object | None = None, tag: str | None = None) -> Path:
     """Keep a report: ``eval/step-N.json``, and its scalars in the run's TensorBoard events at the
-    report's step (through ``summaries``, else a writer of its own)."""
+    report's step (through ``summaries``, else a writer of its own). An evaluation other than the run's
+    own (other files, method or restrict) is kept under its ``tag``: ``step-N.<tag>.json``, and
+    ``eval-<tag>/...`` scalars."""
     if summaries is None:
         from w2v.summaries import Summaries
 
         summaries = Summaries(Path(run_dir))
-    summaries.scalars(report.step, report.scalars())
+    scalars = report.scalars()
+    if tag is not None:
+        scalars = {f"eval-{tag}/{name.removeprefix('eval/')}": v for name, v in scalars.items()}
+    summaries.scalars(report.step, scalars)
     summaries.flush()
-    return save(report, run_dir)
+    return save(report, run_dir, tag)

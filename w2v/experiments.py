@@ -12,21 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from w2v import config as config_lib
+from w2v import evaluate, runs
 from w2v import meta as meta_lib
-from w2v import runs
 from w2v.errors import W2VError
 
 SORT_KEYS = ("name", "status", "step", "loss", "wall", "started")
 
 
 def latest_metrics(run_dir: Path) -> dict[str, float]:
-    """Metrics of the newest eval/step-N.json (by step), or {}."""
-    reports = sorted((Path(run_dir) / "eval").glob("step-*.json"),
-                     key=lambda p: int(p.stem.split("-")[1]) if p.stem.split("-")[1].isdigit() else -1)
+    """Metrics of the newest eval/step-N.json (by step; the run's own evaluation), or {}."""
+    found = ((p, evaluate.REPORT.fullmatch(p.name)) for p in (Path(run_dir) / "eval").glob("step-*.json"))
+    reports = sorted((int(match[1]), p) for p, match in found if match)
     if not reports:
         return {}
     try:
-        return json.loads(reports[-1].read_text()).get("metrics", {})
+        return json.loads(reports[-1][1].read_text()).get("metrics", {})
     except (OSError, ValueError):
         return {}
 
@@ -63,8 +63,9 @@ def find_runs(root: Path) -> list[Path]:
 
 
 def list_runs(root: Path, sort: str = "started", status: str | None = None) -> list[dict[str, Any]]:
-    """Records of every run under ``root``, filtered by status and sorted."""
-    records = [describe(d) for d in find_runs(root)]
+    """Records of every run under ``root``, named by their path under it, filtered by status and sorted."""
+    # Named as the commands take them: a sweep's members as sweep/member.
+    records = [dict(describe(d), name=d.relative_to(root).as_posix()) for d in find_runs(root)]
     if status:
         records = [r for r in records if r["status"] == status]
     key = {"name": lambda r: r["name"], "status": lambda r: r["status"], "step": lambda r: r["step"],
