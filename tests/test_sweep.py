@@ -17,7 +17,7 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def test_sweep_runs_the_grid_survives_a_failure_and_skips_done_work(tmp_path):
+def test_sweep_runs_the_grid_survives_a_failure_and_skips_done_work(tmp_path, monkeypatch):
     corpus = planted_corpus(tmp_path / "planted.txt", sentences=400)
     # 36 planted words are seen about 67 times each and 30 fillers about 40 times: min_count=50 keeps
     # a vocabulary of 36, too small for 40 negatives, so exactly one combination fails.
@@ -25,22 +25,32 @@ def test_sweep_runs_the_grid_survives_a_failure_and_skips_done_work(tmp_path):
             "--grid", "model.num_sampled=4,40", "--set", f"data.corpus={corpus}",
             "--set", "train.steps=20", "--set", f"run.output_dir={tmp_path / 'runs'}", "--parallel", "2"]
     first = invoke(*args)
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1, first.output  # a combination failed: scripts must see it
     assert "3 completed, 1 failed" in first.output
     assert "failed min_count-50_num_sampled-40: error: config key model.num_sampled: 40 must be smaller" \
         in first.output
     sweep_dir = next((tmp_path / "runs").iterdir())
     trials = json.loads((sweep_dir / "sweep.json").read_text())["trials"]
     assert sorted(t["status"] for t in trials) == ["completed", "completed", "completed", "failed"]
-    assert len(first.stdout.splitlines()) == 2 + 1 + 3  # summary, failure, table header, 3 runs
+    table = first.stdout.splitlines()[2:]
+    assert len(table) == 1 + 4  # header, and every run: the failed one too
+    assert any(line.startswith("min_count-50_num_sampled-40") and " failed " in line for line in table), table
     # Progress on stderr: what is to do, each run as it starts and ends.
     assert "4 of 4 runs to do, 2 at a time" in first.stderr
     assert "starting min_count-1_num_sampled-4" in first.stderr
     assert "completed min_count-1_num_sampled-4: step 20" in first.stderr
     mtimes = {p: p.stat().st_mtime for p in sweep_dir.rglob("meta.json")}
     again = invoke(*args)
-    assert again.exit_code == 0 and "3 completed, 1 failed" in again.output
+    assert again.exit_code == 1 and "3 completed, 1 failed" in again.output
+    assert "0 of 4 runs to do" in again.stderr and "resuming" not in again.stderr, again.stderr
     assert {p: p.stat().st_mtime for p in sweep_dir.rglob("meta.json")} == mtimes
+    # `w2v runs` names the members as sweep/member, and commands take that name.
+    listed = json.loads(invoke("runs", tmp_path / "runs", "--json").stdout)
+    names = sorted(r["name"] for r in listed)
+    assert names == sorted(f"{sweep_dir.name}/{t['name']}" for t in trials if t["status"] == "completed")
+    monkeypatch.chdir(tmp_path)  # where runs/ is the default root the commands look in
+    compared = invoke("compare", *names[:2])
+    assert compared.exit_code == 0 and "model.num_sampled" in compared.output, compared.output
 
 
 def test_bad_grid_is_refused(tmp_path):

@@ -68,10 +68,6 @@ def plan(config_path: Path, grid: list[str], overrides: list[str], name: str | N
 
 
 def _run(config_path: Path, overrides: list[str], trial: Trial) -> Trial:
-    before = meta_lib.read(trial.run_dir)
-    if before.get("status") in ("completed", "failed"):
-        trial.status, trial.error = before["status"], before.get("error")
-        return trial
     if (trial.run_dir / runs.CONFIG).exists():
         cmd = [sys.executable, "-m", "w2v", "resume", str(trial.run_dir), "--quiet"]
     else:
@@ -99,7 +95,10 @@ def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), par
     root.mkdir(parents=True, exist_ok=True)
     previous = {t["name"]: t for t in _read_sweep(root)}
     for trial in trials:
-        if previous.get(trial.name, {}).get("status") == "failed" and not trial.run_dir.exists():
+        record = meta_lib.read(trial.run_dir)
+        if record.get("status") in ("completed", "failed"):  # done: neither run nor announced again
+            trial.status, trial.error = record["status"], record.get("error")
+        elif previous.get(trial.name, {}).get("status") == "failed" and not trial.run_dir.exists():
             trial.status, trial.error = "failed", previous[trial.name]["error"]
     todo = [t for t in trials if t.status == "pending"]
     report(f"sweep {root}: {len(todo)} of {len(trials)} runs to do, {max(1, parallel)} at a time")
@@ -145,3 +144,16 @@ def _write_sweep(root: Path, trials: list[Trial]) -> None:
     data = {"trials": [{"name": t.name, "overrides": t.overrides, "run_dir": str(t.run_dir), "status": t.status,
                         "error": t.error} for t in trials]}
     fileio.write_text(root / SWEEP_FILE, json.dumps(data, indent=2))
+
+
+def records(trials: list[Trial]) -> list[dict]:
+    """The sweep's table rows: every trial, those that failed before their run directory held a run too."""
+    from w2v import experiments
+
+    rows = []
+    for trial in trials:
+        row = experiments.describe(trial.run_dir)
+        if trial.status == "failed":
+            row.update(status="failed", error=trial.error)
+        rows.append(row)
+    return rows
