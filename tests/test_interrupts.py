@@ -93,3 +93,74 @@ def test_a_second_ctrl_c_aborts_at_once_and_the_last_checkpoint_stays(tmp_path):
     record = meta.read(run.run_dir)
     assert record["status"] == "interrupted" and record["error"] == "aborted by a second interrupt"
     assert state.read(runs.checkpoint_path(run.run_dir)).step >= 10
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8])
+def test_a_second_ctrl_c_aborts_at_once_wherever_the_stop_has_got_to(tmp_path, delay):
+    """The second Ctrl-C may come while the checkpoint is saved, the projector written, the record closed or
+    the interpreter shutting down: it aborts at once all the same, with no traceback."""
+    run = Watched(tmp_path, checkpoints=5)
+    try:
+        run.wait_for_checkpoint(10)
+        first = time.monotonic()
+        run.proc.send_signal(signal.SIGINT)
+        time.sleep(delay)
+        if run.proc.poll() is None:
+            second = time.monotonic()
+            run.proc.send_signal(signal.SIGINT)
+            run.proc.wait(timeout=5)
+            assert time.monotonic() - second < 1.5
+        run.proc.wait(timeout=10)
+        # Exit code 130, or killed by the SIGINT itself when it came as the interpreter was shutting down
+        # (Python restores the default handler there): a shell reads 130 for both.
+        assert run.proc.returncode in (130, -signal.SIGINT)
+    finally:
+        run.proc.kill()
+    said = "".join(line for _, line in run.lines)
+    assert "Traceback" not in said and "Exception ignored" not in said and "KeyboardInterrupt" not in said, said
+    assert any("stopping after the current steps" in line and t - first < 1 for t, line in run.lines), said
+    assert meta.read(run.run_dir)["status"] == "interrupted"
+
+
+STOPPED = """
+import os, signal, sys, time
+from w2v.interrupts import StopSignals
+with StopSignals(on_abort=lambda: print("on_abort", flush=True)) as signals:
+    os.kill(os.getpid(), signal.SIGINT)
+    while signals.received is None:
+        time.sleep(0.01)
+print("training loop left", flush=True)
+os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, while the run saves and shuts down
+time.sleep(5)
+print("still running", flush=True)
+"""
+
+
+def test_a_second_ctrl_c_after_the_training_loop_still_aborts_at_once():
+    """Deterministically in the window that a whole run hits only sometimes: after the loop has stopped,
+    while the process finishes. Python's own handler would raise KeyboardInterrupt wherever the main thread
+    is (in interpreter shutdown: printed as 'Exception ignored' and lost)."""
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", STOPPED], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert proc.returncode == 130, proc.stderr
+    assert time.monotonic() - started < 4
+    assert proc.stdout.split() == ["training", "loop", "left", "on_abort"]
+    assert "aborted; the last checkpoint stays" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sigterm_stops_like_ctrl_c(tmp_path):
+    run = Watched(tmp_path, checkpoints=100000)
+    try:
+        while meta.read(run.run_dir).get("step", 0) < 1:
+            assert run.proc.poll() is None
+            time.sleep(0.05)
+        sent = time.monotonic()
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.said_after("SIGTERM: stopping after the current steps", sent, within=1.0) is not None
+        run.proc.wait(timeout=10)
+        assert run.proc.returncode == 143
+    finally:
+        run.proc.kill()
+    record = meta.read(run.run_dir)
+    assert record["status"] == "interrupted"
+    assert tf.train.latest_checkpoint(str(runs.checkpoint_dir(run.run_dir))).endswith(f"ckpt-{record['step']}")

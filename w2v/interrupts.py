@@ -1,5 +1,5 @@
 """Stopping a run by signal: SIGINT or SIGTERM ask training to stop after the current call (which
-then saves a checkpoint); a second SIGINT aborts at once.
+then saves a checkpoint); a second SIGINT aborts at once, until the process ends.
 
 Python runs its signal handlers in the main thread between bytecodes, so a handler alone would wait
 for the TensorFlow call in progress. The C-level handler also writes the signal number to a wakeup
@@ -63,6 +63,11 @@ class StopSignals:
 
     def __exit__(self, *exc: object) -> None:
         if self._pipe is None:
+            return
+        if self.received is not None:
+            # The process is stopping: a second Ctrl-C while it saves, writes its record or shuts down must
+            # still abort at once. Python's own handler would raise KeyboardInterrupt wherever the main
+            # thread is then, and in interpreter shutdown that is printed as "Exception ignored" and lost.
             return
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
