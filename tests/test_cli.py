@@ -192,3 +192,18 @@ def test_commands_say_nothing_on_stderr_but_their_own(tiny_run, tmp_path):
     assert noisy.returncode == 0
     shown = [line for line in noisy.stderr.splitlines() if quiet_lib.NOISE.match(line)]
     assert shown or not noisy.stderr  # where TensorFlow prints its notes, --debug keeps them
+
+
+@pytest.mark.parametrize("command", [["eval", "{run}"], ["neighbors", "{run}", "king"], ["visualize", "{run}"],
+                                     ["export", "{run}", "-o", "{d}/v.txt"], ["resume", "{run}"],
+                                     ["compare", "{run}", "{run}"]])
+@pytest.mark.parametrize("what", ["missing", "not a run"])
+def test_every_command_says_the_same_about_a_run_that_is_not_there(tmp_path, command, what):
+    target = tmp_path / "nosuchrun"
+    if what == "not a run":
+        target.mkdir()
+    result = run(*[a.format(run=target, d=tmp_path) for a in command])
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: run directory {target}: " + ("does not exist" if what == "missing"
+                                                          else "not a w2v run (no config.yaml)")

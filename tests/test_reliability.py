@@ -207,6 +207,9 @@ def bad_inputs(tmp_path):
     (d / "brokenrun").mkdir()
     (d / "brokenrun" / "config.yaml").write_text("train:\n  batch_size: -3\n")
     (d / "brokenrun" / "vocab.tsv").write_text("a\t1\n")
+    (d / "okrun").mkdir()
+    (d / "okrun" / "config.yaml").write_text("{}\n")
+    (d / "okrun" / "vocab.tsv").write_text("a\t1\n")
     (d / "q.txt").write_text(": s\na b c\n")
     return d
 
@@ -234,7 +237,8 @@ CASES = [
      "config key distribute.strategy: multi_worker needs the cluster in the TF_CONFIG environment variable"),
     (["resume", "{d}/notarun"], "run directory {d}/notarun: not a w2v run"),
     (["resume", "{d}/brokenrun"], "config key train.batch_size: -3 must be >= 1"),
-    (["eval", "{d}/brokenrun", "--analogies", "{d}/q.txt"], "line 2: expected 4 words, got 3"),
+    (["eval", "{d}/brokenrun"], "config key train.batch_size: -3 must be >= 1"),
+    (["eval", "{d}/okrun", "--analogies", "{d}/q.txt"], "line 2: expected 4 words, got 3"),
 ]
 
 

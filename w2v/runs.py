@@ -154,8 +154,8 @@ def named_run(name: str | Path, key: str) -> Path:
     return path
 
 
-def load_config(run_dir: Path, overrides: list[str] = ()) -> Config:
-    """The saved config of a run, with overrides applied."""
+def check_run(run_dir: Path) -> None:
+    """A W2VError, worded the same for every command, when ``run_dir`` is not a run directory."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise W2VError(f"run directory {run_dir}: does not exist")
@@ -164,11 +164,17 @@ def load_config(run_dir: Path, overrides: list[str] = ()) -> Config:
         if (run_dir / "sweep.json").exists():
             hint = f"; it is a sweep: run `w2v sweep` again to resume its runs, or give one of them ({run_dir}/NAME)"
         raise W2VError(f"run directory {run_dir}: not a w2v run (no {CONFIG}){hint}")
-    return config_lib.load(run_dir / CONFIG, overrides)
+
+
+def load_config(run_dir: Path, overrides: list[str] = ()) -> Config:
+    """The saved config of a run, with overrides applied."""
+    check_run(run_dir)
+    return config_lib.load(Path(run_dir) / CONFIG, overrides)
 
 
 def load_vocab(run_dir: Path) -> Vocab:
     """The saved vocabulary of a run."""
+    check_run(run_dir)
     path = Path(run_dir) / VOCAB
     if not path.exists():
         raise W2VError(f"run directory {run_dir}: no {VOCAB}")
@@ -181,8 +187,7 @@ def checkpoint_path(run_dir: Path, which: str | None = None) -> str:
     import tensorflow as tf
 
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).exists():
-        raise W2VError(f"run directory {run_dir}: not a w2v run (no {CONFIG})")
+    check_run(run_dir)
     if which not in (None, BEST):
         return which
     path = tf.train.latest_checkpoint(str(best_checkpoint_dir(run_dir) if which else checkpoint_dir(run_dir)))
