@@ -63,6 +63,27 @@ def test_the_map_labels_every_word_without_overlaps(tmp_path):
     Image.open(tmp_path / "m.png").verify()
 
 
+def test_no_label_is_drawn_under_the_legend(tmp_path):
+    # Groups whose words sit where the legend goes (upper right): they must move out from under it.
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(6, 16))
+    vectors = np.repeat(centres, 20, axis=0) + rng.normal(scale=0.01, size=(120, 16))
+    words = [f"word{i:03d}" for i in range(120)]
+    names = [f"query{g}" for g in range(6)]
+    drawn = visualize.render_map(vectors, words, tmp_path / "m.png", groups=[i // 20 for i in range(120)],
+                                 legend=names)
+    assert drawn.legend is not None
+    assert overlapping(np.vstack([drawn.boxes, drawn.legend])) == 0
+    assert overlapping(drawn.boxes) == 0
+
+
+def test_a_fixed_box_stays_and_the_others_leave_it():
+    boxes = np.array([[0, 0, 40, 10]] * 4 + [[10, 0, 50, 10]], dtype=float)
+    moved = visualize.separate(boxes, fixed=1)
+    assert np.all(moved[-1] == 0)
+    assert overlapping(boxes + np.hstack([moved, moved])) == 0
+
+
 def test_separate_moves_boxes_at_one_point_apart():
     boxes = np.array([[0, 0, 40, 10]] * 5, dtype=float)
     moved = visualize.separate(boxes)

@@ -83,11 +83,15 @@ def layout(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     return np.pad(projected, [(0, 0), (0, 2 - projected.shape[1])]), "PCA"  # one or two words: one axis
 
 
-def separate(boxes: np.ndarray, pad: float = 1.0, rounds: int = 500) -> np.ndarray:
+def separate(boxes: np.ndarray, pad: float = 1.0, rounds: int = 500, fixed: int = 0) -> np.ndarray:
     """Boxes (x0, y0, x1, y1, in pixels) moved apart until none overlap: each round, every overlapping
-    pair is pushed apart along the axis where it overlaps least. Returns the boxes' displacements."""
+    pair is pushed apart along the axis where it overlaps least. The last ``fixed`` boxes (the legend)
+    stay where they are, and a box that overlaps one moves the whole way. Returns the displacements."""
+    movable = (np.arange(len(boxes)) < len(boxes) - fixed)[:, None]
     moved = np.zeros((len(boxes), 2))
     for _ in range(rounds):
+        if fixed:
+            moved = _leave_fixed(boxes, moved, fixed, pad)
         b = boxes + np.hstack([moved, moved])
         overlap_x = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]) + pad
         overlap_y = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]) + pad
@@ -101,7 +105,22 @@ def separate(boxes: np.ndarray, pad: float = 1.0, rounds: int = 500) -> np.ndarr
         along_x = overlap_x < overlap_y
         push = np.where(along_x[..., None], [1.0, 0.0], [0.0, 1.0]) * np.sign(away)
         push *= np.where(along_x, overlap_x, overlap_y)[..., None] / 2
-        moved += (push * clash[..., None]).sum(axis=1)
+        moved += (push * clash[..., None]).sum(axis=1) * movable
+    return moved
+
+
+def _leave_fixed(boxes: np.ndarray, moved: np.ndarray, fixed: int, pad: float) -> np.ndarray:
+    """Each movable box that overlaps a fixed one moved out of it the shortest way (left, right, down or up)."""
+    moved = moved.copy()
+    for f in boxes[len(boxes) - fixed:]:
+        b = boxes[:len(boxes) - fixed] + np.hstack([moved, moved])[:len(boxes) - fixed]
+        ways = np.stack([b[:, 2] - f[0] + pad, f[2] - b[:, 0] + pad, b[:, 3] - f[1] + pad, f[3] - b[:, 1] + pad], 1)
+        inside = (ways > 0).all(axis=1)
+        way = ways.argmin(axis=1)
+        shift = np.zeros((len(b), 2))
+        rows = np.arange(len(b))
+        shift[rows, way // 2] = np.where(way % 2, 1, -1) * ways[rows, way]
+        moved[:len(b)] += shift * inside[:, None]
     return moved
 
 
@@ -111,6 +130,7 @@ class Map:
     method: str  # the layout: t-SNE or PCA
     labels: list[str]
     boxes: np.ndarray  # the labels' boxes as drawn (x0, y0, x1, y1 in pixels)
+    legend: np.ndarray | None = None  # the legend's box, likewise
 
 
 def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[int] | None = None,
@@ -131,8 +151,7 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     ax.set_title(f"{title}{method} of {len(words)} words")
     for group, name in enumerate(legend):
         ax.scatter([], [], s=30, c=f"C{group % 10}", label=name)
-    if legend:
-        ax.legend(loc="upper right", fontsize=9, title="neighbours of")
+    key = ax.legend(loc="upper right", fontsize=9, title="neighbours of") if legend else None
     ax.set_xticks([])
     ax.set_yticks([])
     # Limits fixed first, with room for labels pushed outwards: the pixel boxes below must stay where they are.
@@ -144,7 +163,8 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     boxes = np.array([t.get_window_extent(renderer).extents for t in texts])
-    moved = separate(boxes)
+    legend_box = key.get_window_extent(renderer).extents if key else None
+    moved = separate(boxes if key is None else np.vstack([boxes, legend_box]), fixed=key is not None)[:len(texts)]
     to_data = ax.transData.inverted()
     for text, (x, y), (dx, dy) in zip(texts, ax.transData.transform(points), moved, strict=True):
         text.set_position(to_data.transform((x + dx, y + dy)))
@@ -154,7 +174,7 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     fig.savefig(path, format="png")
     drawn = np.array([t.get_window_extent(renderer).extents for t in texts])
     plt.close(fig)
-    return Map(Path(path), method, [t.get_text() for t in texts], drawn)
+    return Map(Path(path), method, [t.get_text() for t in texts], drawn, legend_box)
 
 
 def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = None, tsv_dir: Path | None = None,
