@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test bench lint readme clean
+.PHONY: install train test bench lint mutate readme clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check w2v tests benchmarks
+
+# Mutation testing ([tool.mutmut] in pyproject.toml says which modules and tests); prints the survivors.
+mutate: install
+	$(BIN)/python -m pip install -q "mutmut>=3.8"
+	$(BIN)/mutmut run; $(BIN)/mutmut results
 
 # Regenerate the README's config reference from the schema (a test checks they agree).
 readme: install

@@ -55,7 +55,8 @@ class Watched:
         return None
 
 
-def test_ctrl_c_is_answered_at_once_and_stops_with_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_is_answered_at_once_and_stops_with_a_checkpoint(tmp_path, how):
     run = Watched(tmp_path, checkpoints=100000)
     try:
         while meta.read(run.run_dir).get("step", 0) < 1:  # the first step is recorded
@@ -63,10 +64,10 @@ def test_ctrl_c_is_answered_at_once_and_stops_with_a_checkpoint(tmp_path):
             time.sleep(0.05)
         time.sleep(2)
         sent = time.monotonic()
-        run.proc.send_signal(signal.SIGINT)
-        assert run.said_after("stopping after the current steps", sent, within=1.0) is not None
+        run.proc.send_signal(how)
+        assert run.said_after(f"{how.name}: stopping after the current steps", sent, within=1.0) is not None
         run.proc.wait(timeout=10)
-        assert run.proc.returncode == 130
+        assert run.proc.returncode == 128 + how
         assert time.monotonic() - sent < 5
     finally:
         run.proc.kill()
@@ -146,21 +147,3 @@ def test_a_second_ctrl_c_after_the_training_loop_still_aborts_at_once():
     assert time.monotonic() - started < 4
     assert proc.stdout.split() == ["training", "loop", "left", "on_abort"]
     assert "aborted; the last checkpoint stays" in proc.stderr and "Traceback" not in proc.stderr
-
-
-def test_sigterm_stops_like_ctrl_c(tmp_path):
-    run = Watched(tmp_path, checkpoints=100000)
-    try:
-        while meta.read(run.run_dir).get("step", 0) < 1:
-            assert run.proc.poll() is None
-            time.sleep(0.05)
-        sent = time.monotonic()
-        run.proc.send_signal(signal.SIGTERM)
-        assert run.said_after("SIGTERM: stopping after the current steps", sent, within=1.0) is not None
-        run.proc.wait(timeout=10)
-        assert run.proc.returncode == 143
-    finally:
-        run.proc.kill()
-    record = meta.read(run.run_dir)
-    assert record["status"] == "interrupted"
-    assert tf.train.latest_checkpoint(str(runs.checkpoint_dir(run.run_dir))).endswith(f"ckpt-{record['step']}")
