@@ -125,3 +125,15 @@ def test_non_finite_numbers_are_bad_input(key, value):
 def test_a_run_name_is_one_path_component(name):
     with pytest.raises(W2VError, match="config key run.name: .* is not a run name"):
         config_lib.apply_overrides(config_lib.Config(), [f"run.name='{name}'"])
+
+
+def test_an_override_value_is_everything_after_the_first_equals_sign():
+    cfg = config_lib.apply_overrides(config_lib.Config(), ["data.corpus=/data/a=b.txt", "run.name=x=y=z"])
+    assert cfg.data.corpus == "/data/a=b.txt" and cfg.run.name == "x=y=z"
+
+
+def test_an_empty_override_is_an_empty_string_and_unparsable_yaml_is_kept_as_text():
+    cfg = config_lib.apply_overrides(config_lib.Config(), ["data.cache_dir=", "data.corpus=[odd"])
+    assert cfg.data.cache_dir == "" and cfg.data.corpus == "[odd"
+    with pytest.raises(W2VError, match="config key train.steps: expected int, got ''"):
+        config_lib.apply_overrides(config_lib.Config(), ["train.steps="])
