@@ -34,12 +34,12 @@ def _sync(path: Path) -> None:
 
 
 def _sync_tree(directory: Path) -> None:
-    for path in sorted(directory.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            _sync(path)
-    for path in sorted((p for p in directory.rglob("*") if p.is_dir()), reverse=True):
-        _sync(path)
-    _sync(directory)
+    """Sync every file of a directory, then each directory after its contents (one bottom-up walk)."""
+    for here, _, files in os.walk(directory, topdown=False):
+        for name in sorted(files):
+            if not os.path.islink(os.path.join(here, name)):
+                _sync(Path(here, name))
+        _sync(Path(here))
 
 
 @contextlib.contextmanager

@@ -111,7 +111,7 @@ class Trainer:
             # has not run out (an extension stopped halfway) goes on from its saved iterator instead.
             self.start_data(finished, 0)
         elif restored and not self.save_iterator:
-            self.start_data(int(self.state.data_epoch.numpy()), int(self.state.examples.numpy()))
+            self.start_data(started, int(self.state.examples.numpy()))
         return restored
 
     def warm_start(self) -> dict[str, object]:

@@ -111,16 +111,16 @@ def separate(boxes: np.ndarray, pad: float = 1.0, rounds: int = 500, fixed: int 
 
 def _leave_fixed(boxes: np.ndarray, moved: np.ndarray, fixed: int, pad: float) -> np.ndarray:
     """Each movable box that overlaps a fixed one moved out of it the shortest way (left, right, down or up)."""
-    moved = moved.copy()
-    for f in boxes[len(boxes) - fixed:]:
-        b = boxes[:len(boxes) - fixed] + np.hstack([moved, moved])[:len(boxes) - fixed]
+    moved, n = moved.copy(), len(boxes) - fixed
+    for f in boxes[n:]:
+        b = boxes[:n] + np.hstack([moved, moved])[:n]
         ways = np.stack([b[:, 2] - f[0] + pad, f[2] - b[:, 0] + pad, b[:, 3] - f[1] + pad, f[3] - b[:, 1] + pad], 1)
         inside = (ways > 0).all(axis=1)
         way = ways.argmin(axis=1)
         shift = np.zeros((len(b), 2))
         rows = np.arange(len(b))
         shift[rows, way // 2] = np.where(way % 2, 1, -1) * ways[rows, way]
-        moved[:len(b)] += shift * inside[:, None]
+        moved[:n] += shift * inside[:, None]
     return moved
 
 
