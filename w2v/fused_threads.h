@@ -18,10 +18,12 @@
 
 namespace w2v {
 
-// A barrier for the threads of one job: it spins briefly, then sleeps on a futex. Sleeping matters on
-// a machine whose cores are shared with the input pipeline: a waiting thread that spins keeps its core
-// busy while the thread it waits for sits preempted behind the pipeline on the other core, whereas a
-// core gone idle pulls that thread over at once.
+// A barrier for the threads of one job: it spins a while, then sleeps on a futex. Waking a sleeper takes
+// tens of microseconds on a virtual machine, several times a short wait: with 100 spins before sleeping,
+// three barriers a group of 512 windows cost the deterministic mode 7% of its speed (the engine alone,
+// benchmarks/engine_modes.py), with 5000 (about 100 us) a third of that. Spinning yields the core now and
+// then, for a machine whose cores are shared with the input pipeline: a waiting thread that only spun
+// would keep its core while the thread it waits for sits preempted behind the pipeline on the other one.
 class Barrier {
  public:
   explicit Barrier(int n) : n_(n) {}
@@ -34,10 +36,11 @@ class Barrier {
       return;
     }
     for (int spin = 0; generation_.load(std::memory_order_acquire) == generation; ++spin) {
-      if (spin < 100) {
+      if (spin < kSpins) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
+        if (spin % 256 == 255) std::this_thread::yield();
       } else {
         Sleep(generation);
       }
@@ -56,6 +59,7 @@ class Barrier {
   void Sleep(int) { std::this_thread::yield(); }
   void Wake() {}
 #endif
+  static constexpr int kSpins = 5000;
   const int n_;
   std::atomic<int> arrived_{0};
   std::atomic<int> generation_{0};
