@@ -19,11 +19,11 @@
 namespace w2v {
 
 // A barrier for the threads of one job: it spins a while, then sleeps on a futex. Waking a sleeper takes
-// tens of microseconds on a virtual machine, several times a short wait: with 100 spins before sleeping,
-// three barriers a group of 512 windows cost the deterministic mode 7% of its speed (the engine alone,
-// benchmarks/engine_modes.py), with 5000 (about 100 us) a third of that. Spinning yields the core now and
-// then, for a machine whose cores are shared with the input pipeline: a waiting thread that only spun
-// would keep its core while the thread it waits for sits preempted behind the pipeline on the other one.
+// tens of microseconds on a virtual machine, longer than most waits at a barrier: spinning up to 5000 times
+// (about 100 us) rather than 100 made the deterministic mode 12% faster (the engine alone, alternated with
+// the old build on the same batches in one process). Spinning yields the core every 256 rounds, for a
+// machine whose cores are shared with the input pipeline: a waiting thread that only spun would keep its
+// core while the thread it waits for sits preempted behind the pipeline on the other one.
 class Barrier {
  public:
   explicit Barrier(int n) : n_(n) {}
