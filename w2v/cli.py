@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -45,8 +46,9 @@ CHECKPOINT = click.option("--checkpoint", default=None, metavar="best|PATH",
                           help="Which checkpoint: best (kept by checkpoint.keep_best) or a path prefix (default: the "
                                "latest).")
 
-# The commands that load TensorFlow: its start-up noise is kept off their stderr (unless --debug).
-NEEDS_TENSORFLOW = {"train", "resume", "eval", "neighbors", "export", "visualize"}
+# The commands that load TensorFlow first thing: its start-up noise is kept off their stderr (unless --debug).
+# `train` loads it itself, after it has started tokenising a new corpus.
+NEEDS_TENSORFLOW = {"resume", "eval", "neighbors", "export", "visualize"}
 
 
 @click.group(cls=_Group)
@@ -57,7 +59,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """word2vec experiments on TensorFlow 2."""
     ctx.obj = {"debug": debug}
     logging.basicConfig(level=logging.INFO if debug else logging.WARNING, format="%(levelname)s %(message)s")
-    if ctx.invoked_subcommand in NEEDS_TENSORFLOW and not debug:
+    if ctx.invoked_subcommand in NEEDS_TENSORFLOW:
+        _tensorflow(ctx)
+
+
+def _tensorflow(ctx: click.Context) -> None:
+    """Import TensorFlow, its start-up noise kept off stderr unless --debug."""
+    if ctx.obj["debug"]:
+        import tensorflow  # noqa: F401
+    else:
         from w2v import quiet
 
         quiet.tensorflow()
@@ -89,12 +99,21 @@ def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_di
           init_from: Path | None, quiet: bool) -> None:
     """Train a new run from a config file."""
     from w2v import config as config_lib
-    from w2v import runs, trainer
+    from w2v import pretokenize, runs
 
     overrides = list(overrides) + ([f"run.name={name}"] if name else []) + \
         ([f"init.from_run={init_from}"] if init_from else [])
     config = config_lib.load(config_path, overrides)
     with runs.new_run_dir(config, config_path, list(overrides), run_dir) as target:
+        # One process writes the run (no cluster): a taken directory is refused at once, then a new corpus is
+        # tokenised while TensorFlow loads.
+        alone = config.distribute.strategy in ("default", "mirrored")
+        if alone:
+            runs.check_new(target, config)
+        with pretokenize.alongside(config.data, progress=not quiet) if alone else contextlib.nullcontext():
+            _tensorflow(click.get_current_context())
+        from w2v import trainer
+
         result = trainer.train(config, target, show_progress=not quiet)
     _report(result)
 

@@ -17,9 +17,13 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from w2v import fileio
+from w2v import fileio, shards
 from w2v.errors import W2VError
+
+if TYPE_CHECKING:
+    from w2v.schema import DataConfig
 
 TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
 TEXT8_SIZE = 31344016
@@ -207,3 +211,12 @@ def iter_lines(spec: str, cache_dir: str = "~/.cache/w2v") -> Iterator[str]:
             yield from _open_file(path)
         else:
             raise W2VError(f"corpus {spec}: no such file or directory")
+
+
+def encoded(data: DataConfig, progress: bool = False) -> shards.ShardedCorpus:
+    """The corpus ``data`` names as its shard cache, tokenised into it first (with a progress bar if asked)
+    when this corpus and tokenisation have none yet."""
+    lines = lambda: iter_lines(data.corpus, data.cache_dir)  # noqa: E731 (read only when not cached)
+    return shards.open_or_write(data.corpus, source_files(data.corpus, data.cache_dir), lines,
+                                tokenizer(data.tokenizer, data.lowercase), Path(data.cache_dir), data.tokenizer,
+                                data.lowercase, progress=progress)

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from w2v import config as config_lib
 from w2v import corpus as corpus_lib
-from w2v import distribute, estimate, evaluate, losses, phrases, runs, schema, shards, state, steps
+from w2v import distribute, estimate, evaluate, losses, phrases, runs, schema, state, steps
 from w2v import meta as meta_lib
 from w2v import vocab as vocab_lib
 from w2v.config import Config
@@ -49,10 +49,7 @@ def load_corpus(config: Config, show_progress: bool = False) -> vocab_lib.Encode
     its vocabulary (after init.from_run's words, for a warm start), checking it can feed the configured
     loss."""
     data = config.data
-    files = corpus_lib.source_files(data.corpus, data.cache_dir)
-    sharded = shards.open_or_write(data.corpus, files, lambda: corpus_lib.iter_lines(data.corpus, data.cache_dir),
-                                   corpus_lib.tokenizer(data.tokenizer, data.lowercase), Path(data.cache_dir),
-                                   data.tokenizer, data.lowercase, progress=show_progress)
+    sharded = corpus_lib.encoded(data, show_progress)
     if data.phrases:
         settings = phrases.Settings(data.phrase_min_count, data.phrase_threshold, data.phrase_scoring,
                                     data.phrase_delimiter)
