@@ -23,7 +23,7 @@ test: install
 	$(BIN)/python -m pytest -q -m timing
 
 bench: install
-	$(BIN)/python benchmarks/speed_vs_gensim.py
+	$(BIN)/python benchmarks/speed_vs_peers.py
 	$(BIN)/python benchmarks/memory_scaling.py
 	$(BIN)/python benchmarks/phrases_vs_gensim.py
 

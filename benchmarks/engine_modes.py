@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from speed_vs_gensim import default_corpus  # noqa: E402
+from speed_vs_peers import default_corpus  # noqa: E402
 
 
 def main() -> None:

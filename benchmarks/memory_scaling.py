@@ -24,7 +24,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.speed_vs_gensim import default_corpus  # noqa: E402
+from benchmarks.speed_vs_peers import default_corpus  # noqa: E402
 
 
 def measure(corpus: str, steps: int, cache: str) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import small_config
+from tests.conftest import scalars, small_config
 from w2v import config as config_lib
 from w2v import fused, huffman, loop, meta, runs, steps, trainer
 from w2v.errors import W2VError
@@ -297,3 +297,17 @@ def test_a_failed_build_is_one_line_or_a_fallback(tmp_path, planted, monkeypatch
             steps.choose(cfg, tf.distribute.get_strategy())
     finally:
         fused.load.cache_clear()
+
+
+@pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
+def test_hs_learns_in_the_deterministic_mode_as_with_hogwild(tmp_path, planted, architecture):
+    # Batches of thousands of windows, as the engine's default batch makes: every hs window updates the rows
+    # near the root, and a deterministic group adds its windows' updates to them all at once.
+    losses = {}
+    for hogwild in (False, True):
+        cfg = small_config(planted, tmp_path, model__loss="hs", model__architecture=architecture,
+                           train__kernel="fused", train__batch_size=16384, train__epochs=8, train__learning_rate=0.05,
+                           train__hogwild=hogwild, train__threads=2, summary__scalars_every_n_steps=1)
+        trainer.train(cfg, tmp_path / f"run-{hogwild}", show_progress=False)
+        losses[hogwild] = [value for _, value in scalars(tmp_path / f"run-{hogwild}")]
+    assert losses[False][-1] < 1.02 * losses[True][-1], losses
