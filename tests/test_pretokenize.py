@@ -78,8 +78,10 @@ def test_a_run_directory_in_use_is_refused_before_the_corpus_is_read(tmp_path):
 @pytest.mark.skipif(sys.platform != "linux", reason="the child learns of its parent's death from Linux")
 def test_killing_w2v_train_ends_its_tokeniser_and_leaves_no_partial_cache(tmp_path):
     corpus = write_corpus(tmp_path / "big.txt", 400_000)  # 8M tokens: several seconds to tokenise
+    # Started as a shell starts a background job: with SIGINT ignored, which its child inherits.
     process = subprocess.Popen(w2v_train(tmp_path, corpus), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.time() + 60
     while not caches(tmp_path / "cache", "*.part") and time.time() < deadline:
         time.sleep(0.05)

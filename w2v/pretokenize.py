@@ -23,19 +23,29 @@ from w2v.schema import DataConfig
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to interrupt this child when its parent ends, so that a killed ``w2v train`` leaves no
-    tokeniser running (an interrupt, not a kill: the half-written cache is removed on the way out)."""
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to signal this child when its parent ends, so that a killed ``w2v train`` leaves no tokeniser
+    running; a parent already gone is noticed at once."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux: the child ends when the cache is written
-        pass
+        return
+    if os.getppid() != parent:
+        raise KeyboardInterrupt
 
 
-def _child(data: DataConfig, progress: bool) -> None:
+def _child(data: DataConfig, progress: bool, parent: int) -> None:
     code = 1
     try:
-        _die_with_parent()
+        # Interrupted by either signal, even where the shell ignores SIGINT (a background job): the way out
+        # removes the half-written cache.
+        signal.signal(signal.SIGINT, _interrupted)
+        signal.signal(signal.SIGTERM, _interrupted)
+        _die_with_parent(parent)
         corpus.encoded(data, progress)
         code = 0
     except BaseException:  # noqa: BLE001 (the parent reads the corpus again and reports what went wrong)
@@ -53,14 +63,17 @@ def alongside(data: DataConfig, progress: bool = False) -> Iterator[None]:
     if not hasattr(os, "fork") or "tensorflow" in sys.modules:
         yield
         return
+    parent = os.getpid()
+    sys.stdout.flush()  # or the child would write what the parent's buffers hold a second time
+    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _child(data, progress)
+        _child(data, progress, parent)
     try:
         yield
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)
+            os.kill(pid, signal.SIGTERM)
         raise
     finally:
         os.waitpid(pid, 0)
