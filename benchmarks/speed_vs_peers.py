@@ -15,7 +15,7 @@ Spearman. The sides, all with the same threads (--workers, default the cores):
                documentation runs it; vectors saved with KeyedVectors.save
   pword2vec    Intel's pWord2Vec (HogBatch, Ji et al. 2016; skip-gram with negatives only), built from its
                source with g++ -O3 -march=native and OpenBLAS, -batch-size 11, vectors written with -binary 1.
-               It reads plain text only: a .gz corpus is decompressed for it first, outside its time.
+               It reads plain text only: a compressed corpus is decompressed for it first, outside its time.
 
     python benchmarks/speed_vs_peers.py [--epochs 5] [--cbow] [--config configs/base.yaml] [--corpus PATH]
         [--sides w2v,w2v-hogwild,gensim,pword2vec] [--pword2vec BINARY | --pword2vec-src GIT_DIR]
@@ -31,10 +31,8 @@ else gensim's copies.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 BENCH_CACHE = Path.home() / ".cache" / "w2v" / "bench"
 PWORD2VEC_GIT = "https://github.com/IntelLabs/pWord2Vec"
+PAGE = os.sysconf("SC_PAGE_SIZE")
 sys.path.insert(0, str(ROOT))
 
 
@@ -110,7 +109,7 @@ def _tree_rss_mb(root: int) -> float:
             with open(f"/proc/{entry.name}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             parents[int(entry.name)] = int(fields[1])
-            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            rss[int(entry.name)] = int(fields[21]) * PAGE
         except (OSError, IndexError, ValueError):
             continue
     tree, frontier = {root}, [root]
@@ -195,11 +194,11 @@ def run_gensim(args: argparse.Namespace, tmp: Path) -> dict:
     cfg = w2v_config(args, "/nonexistent")
     data, model = cfg.data, cfg.model
     cbow, hs = model.architecture == "cbow", model.loss == "hs"
-    params = dict(corpus=str(corpus_file(args, tmp, decompress=False)), output=str(tmp / "gensim.kv"),
-                  subwords=model.subwords,
-                  vector_size=model.embedding_dim, window=data.window, min_count=data.min_count,
-                  sample=data.subsample, sg=0 if cbow else 1, hs=int(hs), negative=0 if hs else args.negative,
-                  workers=args.workers, seed=args.seed, epochs=args.epochs, alpha=0.05 if cbow else 0.025)
+    params = dict(corpus=str(corpus_file(args, tmp, (".gz", ".bz2"))), output=str(tmp / "gensim.kv"),
+                  subwords=model.subwords, vector_size=model.embedding_dim, window=data.window,
+                  min_count=data.min_count, sample=data.subsample, sg=0 if cbow else 1, hs=int(hs),
+                  negative=0 if hs else args.negative, workers=args.workers, seed=args.seed, epochs=args.epochs,
+                  alpha=0.05 if cbow else 0.025)
     if model.subwords:
         params.update(min_n=model.min_n, max_n=model.max_n, bucket=model.buckets)
     wall, peak = timed([sys.executable, __file__, "--gensim-side", json.dumps(params)], tmp / "gensim.log")
@@ -242,18 +241,15 @@ def pword2vec_binary(args: argparse.Namespace) -> Path:
     return built
 
 
-def corpus_file(args: argparse.Namespace, tmp: Path, decompress: bool) -> Path:
-    """The corpus as one file of lines (gensim's LineSentence reads .gz too; pWord2Vec only plain text); a
-    corpus that is not one file (gensim:all, a directory) is written out as one."""
+def corpus_file(args: argparse.Namespace, tmp: Path, compressions: tuple[str, ...]) -> Path:
+    """The corpus as one file of lines that a peer reads: as it is when it is one file, plain or compressed in
+    one of the ``compressions`` the peer reads (gensim's LineSentence: .gz, .bz2; pWord2Vec: none), else
+    written out as plain text by w2v's own reader (decompressed, a directory's files joined, gensim:all)."""
     from w2v import corpus
 
-    if decompress and args.corpus.endswith(".gz"):
-        target = tmp / "corpus.txt"
-        with gzip.open(args.corpus, "rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        return target
-    if Path(args.corpus).is_file():
-        return Path(args.corpus)
+    path = Path(os.path.expanduser(args.corpus))
+    if path.is_file() and (path.suffix not in (".gz", ".bz2", ".zip") or path.suffix in compressions):
+        return path
     target = tmp / "corpus.txt"
     with open(target, "w", encoding="utf-8") as dst:
         dst.writelines(line.rstrip("\n") + "\n" for line in corpus.iter_lines(args.corpus, str(tmp / "cache")))
@@ -268,7 +264,7 @@ def run_pword2vec(args: argparse.Namespace, tmp: Path) -> dict:
     if model.architecture != "skipgram" or model.loss != "neg" or model.subwords:
         raise RuntimeError("pWord2Vec trains skip-gram with negatives only")
     binary = pword2vec_binary(args)
-    text = corpus_file(args, tmp, decompress=True)
+    text = corpus_file(args, tmp, ())
     command = [str(binary), "-train", str(text), "-output", str(tmp / "pword2vec.bin"), "-size",
                str(model.embedding_dim), "-window", str(data.window), "-negative", str(args.negative), "-sample",
                str(data.subsample), "-min-count", str(data.min_count), "-iter", str(args.epochs), "-threads",
