@@ -66,13 +66,14 @@ def main() -> None:
         engine = Trainer(cfg, corpus, Path(tmp) / "run", "fused")
         batches = [b for b, _ in zip(pipeline.make_dataset(corpus, cfg), range(args.batches), strict=False)]
     examples = sum(int(b["labels"].shape[0]) for b in batches)
-    default_group = dict(fused.GROUP)
+    table = "HS_GROUP" if args.loss == "hs" else "GROUP"  # the groups the engine takes for this loss
+    default_group = dict(getattr(fused, table))
     modes = args.modes.split(",")
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
     for _ in range(args.rounds + 1):
         for mode in modes:
             group = int(mode[3:]) if mode.startswith("det") and mode != "det" else default_group[architecture]
-            fused.GROUP = {**default_group, architecture: group}
+            setattr(fused, table, {**default_group, architecture: group})
             start = time.perf_counter()
             for i, b in enumerate(batches):
                 rows, mask, targets = ((b["inputs"], b["input_mask"], b["labels"]) if args.cbow
