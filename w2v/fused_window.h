@@ -293,7 +293,7 @@ inline float Log1pUnit(float e) {
 }
 
 // Turns a window's logits [hidden][outputs] into gradients, learning rate and counts included, in
-// place; writes each example's loss when `loss` is given. Branch-free over a row, so that it vectorises.
+// place; writes each example's loss to `loss`. Branch-free over a row, so that it vectorises.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void Gradients(const Step& s, float* logits, const int32_t* counts, const float* labels, int32_t hidden,
                int32_t n_out, float* loss) {
@@ -312,7 +312,7 @@ void Gradients(const Step& s, float* logits, const int32_t* counts, const float*
       const float sigmoid = f >= 0 ? inv : e * inv;
       row[o] = std::fabs(f) < kMaxScore ? c * (labels[o] - sigmoid) * s.lr : 0.0f;
     }
-    if (loss) loss[h] = total;
+    loss[h] = total;
   }
 }
 
