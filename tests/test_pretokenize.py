@@ -90,9 +90,11 @@ def test_killing_w2v_train_ends_its_tokeniser_and_leaves_no_partial_cache(tmp_pa
     assert children, "no child process tokenises"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    def tokenising() -> bool:
+        return any(Path(f"/proc/{pid}").exists() for pid in children)
+
     deadline = time.time() + 30
-    while (caches(tmp_path / "cache", "*.part") or any(Path(f"/proc/{pid}").exists() for pid in children)) \
-            and time.time() < deadline:
+    while (caches(tmp_path / "cache", "*.part") or tokenising()) and time.time() < deadline:
         time.sleep(0.1)
-    assert not any(Path(f"/proc/{pid}").exists() for pid in children), "the tokeniser outlived w2v train"
+    assert not tokenising(), "the tokeniser outlived w2v train"
     assert caches(tmp_path / "cache", "*") == []
