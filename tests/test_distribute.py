@@ -118,8 +118,11 @@ def test_multi_worker_processes_end_with_identical_variables_and_one_checkpoint_
     config_lib.dump(cfg, tmp_path / "config.yaml")
     scratch = tmp_path / "worker-tmp"
     scratch.mkdir()
-    commands = {("worker", i): [sys.executable, "-c", DRIVER, str(tmp_path / f"worker{i}.npz"), "train",
-                                "--config", str(tmp_path / "config.yaml"), "--name", "mw", "--quiet"]
+    # Worker 1's clock runs four times fast, as a worker on a busier machine sees its steps take longer: calls
+    # sized by each worker's own pace then differ (8 steps against 4), and both wait on each other for ever.
+    slow = "import time\n_clock = time.perf_counter\ntime.perf_counter = lambda: 4 * _clock()\n"
+    commands = {("worker", i): [sys.executable, "-c", (slow if i else "") + DRIVER, str(tmp_path / f"worker{i}.npz"),
+                                "train", "--config", str(tmp_path / "config.yaml"), "--name", "mw", "--quiet"]
                 for i in range(2)}
     with cluster({"worker": 2}, commands, {"TMPDIR": str(scratch)}, tmp_path) as procs:
         for (kind, i), proc in procs.items():

@@ -190,8 +190,15 @@ class Trainer:
     def _call_size(self, clock: Clock, due: list[int | None], end: int | None, pace: float | None) -> int:
         """Steps in the next call: up to the next due action or the end, and about CALL_SECONDS long at
         the ``pace`` (seconds a step) of the last call; one step while the pace is unknown (and at step 0:
-        the first scalars come at step 1)."""
-        n = 1 if pace is None or clock.step == 0 else int(CALL_SECONDS / max(pace, 1e-9))
+        the first scalars come at step 1). The workers of a multi-worker job each run every step's
+        collectives, so their calls must be of one size: train.steps_per_call, never a pace of their own,
+        which under uneven load would leave one worker waiting on the other for ever."""
+        if clock.step == 0:
+            n = 1
+        elif isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            n = self.config.train.steps_per_call
+        else:
+            n = 1 if pace is None else int(CALL_SECONDS / max(pace, 1e-9))
         n = min([n, self.config.train.steps_per_call] + [k - clock.step % k for k in due if k]
                 + ([end - clock.step] if end is not None else []))
         return max(n, 1)
