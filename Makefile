@@ -26,6 +26,7 @@ bench: install
 	$(BIN)/python benchmarks/speed_vs_peers.py
 	$(BIN)/python benchmarks/memory_scaling.py
 	$(BIN)/python benchmarks/phrases_vs_gensim.py
+	$(BIN)/python benchmarks/cli_latency.py
 
 lint: install
 	$(BIN)/ruff check w2v tests benchmarks

@@ -62,7 +62,7 @@ def test_the_best_checkpoint_is_kept_and_early_stopping_ends_the_run(tmp_path, p
     assert invoke("export", run_dir, "--checkpoint", "best", "--format", "npy", "-o", out).exit_code == 0
     np.testing.assert_array_equal(np.load(out), state.read(best_path).embedding)
     table = experiments.runs_table(experiments.list_runs(tmp_path))
-    assert "best@step" in table and f"backwards/rho {best:.4g}@{best_step}" in table
+    assert "best@step" in table and f"backwards/rho {best:.4f}@{best_step}" in table
 
     # A completed run stays as it is.
     assert trainer.resume(run_dir, show_progress=False).unchanged
@@ -95,3 +95,18 @@ def test_best_is_refused_for_a_run_that_keeps_none(tmp_path, planted):
     shown = invoke("eval", tmp_path / "run", "--checkpoint", "best")
     assert shown.exit_code == 2 and "has no best checkpoint (it is kept when the run sets checkpoint.keep_best)" \
         in shown.output
+
+
+def test_an_early_stop_says_so_on_the_console_with_its_metric_and_step(tmp_path, planted, backwards):
+    from w2v import config as config_lib
+
+    path = tmp_path / "early.yaml"
+    config_lib.dump(config(planted, tmp_path, backwards, eval__early_stop="backwards/spearman", eval__patience=3),
+                    path)
+    result = invoke("train", "--config", path, "--run-dir", tmp_path / "run", "--quiet")
+    assert result.exit_code == 0, result.output
+    record = meta.read(tmp_path / "run")
+    assert record["step"] < 200
+    assert [line for line in result.stdout.splitlines() if "early stop" in line] == [
+        f"run {tmp_path / 'run'}: {record['reason']}; stopped at step {record['step']}"]
+    assert "backwards/spearman has not improved for 3 evaluations (best " in record["reason"]

@@ -123,9 +123,12 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(inputs, args, messag
     assert sorted(p.name for p in inputs.iterdir()) == before
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    result = run("--debug", "train", "--config", tmp_path / "missing.yaml")
-    assert result.exit_code != 0 and result.exception is not None and result.exit_code != 2
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_wherever_it_is_given(tmp_path, where):
+    args = ["neighbors", tmp_path / "nosuchrun", "king"]
+    result = run(*(["--debug", *args] if where == "before" else [*args, "--debug"]))
+    assert result.exit_code != 0 and result.exit_code != 2
+    assert "does not exist" in str(result.exception)
 
 
 def test_resume_of_a_completed_run_changes_nothing_and_says_how_to_extend_it(tmp_path):
@@ -187,8 +190,8 @@ def test_commands_say_nothing_on_stderr_but_their_own(tiny_run, tmp_path):
     assert quiet.returncode == 0 and quiet.stderr == ""
     from w2v import quiet as quiet_lib
 
-    noisy = subprocess.run([sys.executable, "-m", "w2v", "--debug", "neighbors", str(tiny_run), "government"],
-                           capture_output=True, text=True)
+    noisy = subprocess.run([sys.executable, "-m", "w2v", "--debug", "visualize", str(tiny_run), "--top", "10"],
+                           capture_output=True, text=True)  # a command that loads TensorFlow
     assert noisy.returncode == 0
     shown = [line for line in noisy.stderr.splitlines() if quiet_lib.NOISE.match(line)]
     assert shown or not noisy.stderr  # where TensorFlow prints its notes, --debug keeps them
@@ -207,3 +210,52 @@ def test_every_command_says_the_same_about_a_run_that_is_not_there(tmp_path, com
     (line,) = result.stderr.strip().splitlines()
     assert line == f"error: run directory {target}: " + ("does not exist" if what == "missing"
                                                           else "not a w2v run (no config.yaml)")
+
+
+def imported_packages(*args, cwd=None):
+    """Run `python -m w2v ARGS` in a process of its own; its exit code and the top-level packages it imported."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "w2v", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+    return done.returncode, {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
+                             if line.startswith("import time:")}
+
+
+EVERY_COMMAND = [["train", "--config", TINY, "--set", "train.epochs=1", "--name", "x", "--init-from", "{run}"],
+                 ["resume", "{run}", "--set", "train.epochs=3", "--quiet"], ["eval", "{run}", "--restrict", "100"],
+                 ["neighbors", "{run}", "king", "-k", "3"], ["export", "{run}", "--format", "npy", "-o", "x.npy"],
+                 ["visualize", "{run}", "--top", "10"], ["runs", "--sort", "loss"], ["compare", "{run}", "{run}"],
+                 ["sweep", "--config", TINY, "--grid", "train.epochs=1,2"], ["config", "--config", TINY]]
+
+
+def test_parsing_any_command_imports_no_tensorflow(tiny_run):
+    import subprocess
+    import sys
+
+    assert {args[0] for args in EVERY_COMMAND} == set(cli.commands)
+    cases = [[a.format(run=tiny_run) for a in args] for args in EVERY_COMMAND]
+    script = (f"import sys\nfrom w2v.cli import cli\nctx = cli.make_context('w2v', [], resilient_parsing=True)\n"
+              f"for args in {cases!r}:\n    cli.get_command(ctx, args[0]).make_context(args[0], args[1:], parent=ctx)\n"
+              f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {{'tensorflow', 'gensim', 'scipy'}}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["export", "--help"], ["neighbors", "--help"], ["resume", "nosuchrun"],
+                                  ["export", "{run}", "--format", "bogus", "-o", "x"], ["eval", "nosuchrun"],
+                                  ["train", "--config", "missing.yaml"], ["neighbors", "{run}", "king", "queen"],
+                                  ["eval", "{run}", "--similarity", "{pairs}"], ["runs", "{root}"]])
+def test_help_errors_and_reading_a_finished_run_need_no_tensorflow(tiny_run, tmp_path, args):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("king queen 8\nman woman 7\nking man 6\n")
+    run_dir = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(tiny_run, run_dir)  # eval writes its report into the run
+    code, imported = imported_packages(*[a.format(run=run_dir, pairs=pairs, root=tmp_path) for a in args],
+                                       cwd=tmp_path)
+    assert code == (0 if args[0] in ("neighbors", "runs") or args[-1] == "--help" or "{pairs}" in args else 2)
+    assert "w2v" in imported and "tensorflow" not in imported

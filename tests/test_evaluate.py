@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import numpy as np
@@ -208,3 +209,34 @@ def test_commands_read_the_checkpoint_they_are_given(tiny_run, tmp_path):
     assert near[1] == vocab.words[np.argsort(-sims)[1]]
     shown = invoke("visualize", run_dir, "--checkpoint", older, "--top", 30)
     assert shown.exit_code == 0 and "step 100: 30 words" in shown.stdout
+
+
+def test_none_on_the_command_line_leaves_out_one_kind_and_keeps_the_runs_own_other(tiny_run, tmp_path):
+    run_dir = shutil.copytree(tiny_run, tmp_path / "run")
+    only_similarity = json.loads(invoke("eval", run_dir, "--analogies", "none", "--json").stdout)
+    assert only_similarity["analogies"] == []
+    assert [s["file"].rsplit("/", 1)[-1] for s in only_similarity["similarity"]] == ["wordsim353.tsv",
+                                                                                     "simlex999.txt"]
+    only_analogies = json.loads(invoke("eval", run_dir, "--similarity", "none", "--json").stdout)
+    assert only_analogies["similarity"] == [] and len(only_analogies["analogies"]) == 1
+    neither = invoke("eval", run_dir, "--similarity", "none", "--analogies", "none")
+    assert neither.exit_code == 2 and neither.stderr.count("\n") == 1 and "nothing" not in neither.stdout
+    assert "no analogy and no similarity file left to score" in neither.stderr
+
+
+def test_a_kind_of_question_with_none_answered_shows_a_dash_in_eval_and_runs(tiny_run, tmp_path):
+    run_dir = shutil.copytree(tiny_run, tmp_path / "runs" / "run")
+    questions = tmp_path / "capitals.txt"  # semantic questions only: no syntactic score, not 0%
+    questions.write_text(": capital-common-countries\nathens greece berlin germany\n"
+                         ": family\nboy girl brother sister\n")
+    text = invoke("eval", run_dir, "--analogies", questions).stdout
+    (line,) = [line for line in text.splitlines() if "capitals.txt" in line]
+    assert re.search(r": (\d+\.\d\d%|–) of \d+ \(semantic (\d+\.\d\d%|–), syntactic –\)", line), line
+    report = evaluate.Report(1, [evaluate.AnalogyResult("q.txt", "add", 10, 0, 0, 5)], [])
+    assert "q.txt (3CosAdd, top 10): – of 0 (semantic –, syntactic –), 5 skipped" in report.table()
+    # `w2v runs` shows a run's scores as `w2v eval` prints them: accuracies in percent, correlations to 4 places.
+    assert invoke("eval", run_dir).exit_code == 0
+    listed = invoke("runs", tmp_path / "runs", "--wide").stdout
+    record = json.loads(invoke("runs", tmp_path / "runs", "--json").stdout)[0]["metrics"]
+    assert f"{100 * record['eval/questions-words/accuracy']:.2f}%" in listed
+    assert f"{record['eval/wordsim353/spearman']:.4f}" in listed

@@ -36,8 +36,11 @@ def test_planted_pairs_are_joined_and_chance_meetings_are_not(tmp_path):
     assert not any("of_" in w or "the_" in w or w.endswith(("_of", "_the")) for w in vocab.words)
     # phrases.tsv: every pair found (york_times too, though new_york took its "york" each time), its score and
     # count. "of the" and "the of" meet by chance only: they score far below the threshold.
-    listed = {line.split("\t")[0]: (float(line.split("\t")[1]), int(line.split("\t")[2]))
-              for line in (result.run_dir / phrases.PHRASES).read_text().splitlines()}
+    header, *lines = (result.run_dir / phrases.PHRASES).read_text().splitlines()
+    assert header == "phrase\tscore\tcount"
+    listed = {line.split("\t")[0]: (float(line.split("\t")[1]), int(line.split("\t")[2])) for line in lines}
+    scores = [float(line.split("\t")[1]) for line in lines]
+    assert scores == sorted(scores, reverse=True)  # the strongest first, over both passes
     assert set(listed) == {"new_york", "york_times", "new_york_times"}, listed
     text = corpus.read_text().split()
     assert listed["new_york"][1] == text.count("york") and listed["new_york_times"][1] == text.count("times")
@@ -66,7 +69,7 @@ def test_npmi_scores_and_settings_checks(tmp_path):
     cfg = small_config(corpus, tmp_path, data__phrases=1, data__phrase_scoring="npmi", data__phrase_threshold=0.5,
                        train__steps=2)
     result = trainer.train(cfg, tmp_path / "run", show_progress=False)
-    listed = [line.split("\t") for line in (result.run_dir / phrases.PHRASES).read_text().splitlines()]
+    listed = [line.split("\t") for line in (result.run_dir / phrases.PHRASES).read_text().splitlines()[1:]]
     assert {row[0] for row in listed} >= {"new_york"} and all(0.5 < float(row[1]) <= 1 for row in listed)
     with pytest.raises(W2VError, match="data.phrase_threshold: 100.0 can never be crossed by npmi"):
         small_config(corpus, tmp_path, data__phrases=1, data__phrase_scoring="npmi")

@@ -1,6 +1,9 @@
 """w2v sweep: a grid of runs that survives failures, skips what is done and resumes what was stopped."""
 
 import json
+import re
+import shlex
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -38,7 +41,16 @@ def test_sweep_runs_the_grid_survives_a_failure_and_skips_done_work(tmp_path, mo
     # Progress on stderr: what is to do, each run as it starts and ends.
     assert "4 of 4 runs to do, 2 at a time" in first.stderr
     assert "starting min_count-1_num_sampled-4" in first.stderr
-    assert "completed min_count-1_num_sampled-4: step 20" in first.stderr
+    assert re.search(r"completed min_count-1_num_sampled-4: step 20, loss \d+\.\d{4}$", first.stderr, re.M)
+    # Each member's meta.json: the command that really ran it (one a user can run again) and its overrides.
+    member = meta.read(next((tmp_path / "runs").iterdir()) / "min_count-1_num_sampled-4")
+    (session,) = member["sessions"]
+    assert session["command"].startswith(f"{sys.executable} -m w2v train --config ") and "__main__" not in \
+        session["command"]
+    assert shlex.split(session["command"])[-3:] == ["--run-dir", str(next((tmp_path / "runs").iterdir()) /
+                                                                       "min_count-1_num_sampled-4"), "--quiet"]
+    assert session["overrides"] == [f"data.corpus={corpus}", "train.steps=20", f"run.output_dir={tmp_path / 'runs'}",
+                                    "data.min_count=1", "model.num_sampled=4"]
     mtimes = {p: p.stat().st_mtime for p in sweep_dir.rglob("meta.json")}
     again = invoke(*args)
     assert again.exit_code == 1 and "3 completed, 1 failed" in again.output

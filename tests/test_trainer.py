@@ -1,4 +1,5 @@
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -180,8 +181,8 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_exactly(tmp_path,
     cfg = small_config(planted, tmp_path, train__steps=30)
     trainer.train(cfg, tmp_path / "whole", show_progress=False)
     trainer.train(cfg, tmp_path / "killed", show_progress=False, stop_at=15)
-    for path in runs.checkpoint_dir(tmp_path / "killed").iterdir():
-        path.unlink()  # as if killed before the first save
+    for path in runs.checkpoint_dir(tmp_path / "killed").iterdir():  # as if killed before the first save
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     with caplog.at_level("WARNING"):
         assert trainer.resume(tmp_path / "killed", show_progress=False).step == 30
     assert "no checkpoint was saved yet; starting from step 0" in caplog.text

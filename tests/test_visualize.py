@@ -100,9 +100,9 @@ def test_neighbors_and_words_choose_what_is_drawn(run_copy):
         want += [w for w in [query] + [w for w, _ in vectors.nearest([query], 4)[0][0].neighbours] if w not in want]
     drawn = visualize.visualize(run_copy, queries=["government", "President"], k=4)
     assert drawn.labels == want
-    partly = invoke("visualize", run_copy, "--words", "government,zzzqqq")
+    assert drawn.emphasised == ["government", "president"]  # the words asked about stand out
+    partly = invoke("visualize", run_copy, "--words", "government,people,world,zzzqqq")
     assert partly.exit_code == 0 and "word 'zzzqqq' is not in the vocabulary" in partly.stderr
-    assert invoke("visualize", run_copy, "--words", "zzzqqq").exit_code == 2
     default = visualize.visualize(run_copy)
     assert len(default.labels) == visualize.DEFAULT_WORDS and "the" not in default.labels
 
@@ -150,3 +150,26 @@ def test_tensorboard_serves_the_projector_and_scalars(run_copy, tensorboard):
     scalars = _poll_json(f"{tensorboard}/data/plugin/scalars/scalars?run={run_name}&tag=loss",
                          lambda r: isinstance(r, list) and len(r) > 0)
     assert [step for _, step, _ in scalars] == [1, *range(10, 201, 10)]  # the first point at step 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--words", "zzzqqq"], "but none of those given is; word 'zzzqqq' is not in the vocabulary"),
+    (["--words", "government,people,zzzqqq"], "but only 2 (government, people) are; word 'zzzqqq'"),
+    (["--neighbors", "government", "-k", "1"], "but only 2 (government, "),
+])
+def test_fewer_than_three_known_words_is_one_clear_line_and_nothing_written(run_copy, args, message):
+    before = {p.name: p.stat().st_mtime_ns for p in run_copy.iterdir()}
+    result = invoke("visualize", run_copy, *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: visualize: a map needs at least 3 words in the vocabulary") and message in line
+    assert {p.name: p.stat().st_mtime_ns for p in run_copy.iterdir()} == before
+
+
+def test_the_map_goes_where_output_says(run_copy, tmp_path):
+    result = invoke("visualize", run_copy, "--words", "government,people,world", "-o", tmp_path / "map.png")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {tmp_path / 'map.png'}" in result.stdout and not (run_copy / visualize.MAP_FILE).exists()
+    missing = invoke("visualize", run_copy, "-o", tmp_path / "no" / "map.png")
+    assert missing.exit_code == 2 and "directory" in missing.stderr and "does not exist" in missing.stderr

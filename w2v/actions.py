@@ -8,9 +8,10 @@ checkpoints land on ``step % N == 0``.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -193,26 +194,61 @@ class Checkpointing(Action):
             self.checkpoints.save(clock.step)
             self.saved_at = clock.step
 
-    finish = __call__
+    def finish(self, clock: Clock) -> None:
+        self(clock)
+        self.checkpoints.cache_vectors()
 
 
 class ProgressBar(Action):
-    """A tqdm bar of steps (train.steps) or corpus words, with the loss and words/s."""
+    """Progress in steps (train.steps) or corpus words, with the loss and words/s: a tqdm bar on a
+    terminal; written to a file or a pipe, a plain line every ``LINE_SECONDS`` (a log gets lines it can
+    be read by, not hundreds of carriage returns)."""
 
-    def __init__(self, clock: Clock, show: bool) -> None:
+    LINE_SECONDS = 5.0
+
+    def __init__(self, clock: Clock, show: bool, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.terminal, self.show = self.stream.isatty(), show
+        self.start = (clock.step if clock.total_steps else clock.position, time.perf_counter())
+        self.last_line = self.start[1]
         limit = clock.total_steps
-        self.bar = tqdm(total=limit or clock.total_positions, initial=clock.step if limit else clock.position,
-                        unit="step" if limit else "word", unit_scale=not limit, disable=not show, dynamic_ncols=True,
-                        smoothing=0.1)
+        # Words/s is the postfix's (over the session, as the final report gives it): tqdm's own rate,
+        # smoothed over the last updates, would be a second figure that disagrees.
+        self.bar = tqdm(total=limit or clock.total_positions, initial=self.start[0], file=self.stream,
+                        unit="step" if limit else "word", unit_scale=not limit, disable=not (show and self.terminal),
+                        dynamic_ncols=True, smoothing=0.1,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
 
     def __call__(self, clock: Clock) -> None:
-        self.bar.update((clock.step if clock.total_steps else clock.position) - self.bar.n)
-        if clock.interval[1]:
-            running = clock.interval[0] / clock.interval[1]
-            self.bar.set_postfix(loss=f"{running:.4f}", words_s=f"{clock.overall_words_per_sec():,.0f}", refresh=False)
+        done = clock.step if clock.total_steps else clock.position
+        if self.terminal:
+            self.bar.update(done - self.bar.n)
+            if clock.interval[1]:
+                running = clock.interval[0] / clock.interval[1]
+                self.bar.set_postfix(loss=f"{running:.4f}", words_s=f"{clock.overall_words_per_sec():,.0f}",
+                                     refresh=False)
+        elif self.show and time.perf_counter() - self.last_line >= self.LINE_SECONDS:
+            self.last_line = time.perf_counter()
+            self.stream.write(self.line(clock, done) + "\n")
+            self.stream.flush()
+
+    def line(self, clock: Clock, done: int) -> str:
+        """One line of progress; the time left is for what remains of this session, at its pace so far."""
+        total = clock.total_steps or clock.total_positions
+        rate = (done - self.start[0]) / max(self.last_line - self.start[1], 1e-9)
+        left = f", {_duration((total - done) / rate)} left" if rate > 0 else ""
+        loss = f", loss {clock.interval[0] / clock.interval[1]:.4f}" if clock.interval[1] else ""
+        return (f"step {clock.step}{f'/{clock.total_steps}' if clock.total_steps else ''} ({clock.progress:.1%})"
+                f"{loss}, {clock.overall_words_per_sec():,.0f} words/s{left}")
 
     def finish(self, clock: Clock) -> None:
         self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class AtEnd(Action):

@@ -38,18 +38,15 @@ class RunDir(click.ParamType):
     def convert(self, value: str | Path, param: click.Parameter | None, ctx: click.Context | None) -> Path:
         from w2v import runs
 
-        return runs.find(value)
+        path = runs.find(value)
+        runs.check_run(path)  # before any slow import: a mistyped run is answered at once
+        return path
 
 
 RUN = RunDir()
 CHECKPOINT = click.option("--checkpoint", default=None, metavar="best|PATH",
                           help="Which checkpoint: best (kept by checkpoint.keep_best) or a path prefix (default: the "
                                "latest).")
-
-# The commands that load TensorFlow first thing: its start-up noise is kept off their stderr (unless --debug).
-# `train` loads it itself, after it has started tokenising a new corpus.
-NEEDS_TENSORFLOW = {"resume", "eval", "neighbors", "export", "visualize"}
-
 
 @click.group(cls=_Group)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -59,19 +56,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """word2vec experiments on TensorFlow 2."""
     ctx.obj = {"debug": debug}
     logging.basicConfig(level=logging.INFO if debug else logging.WARNING, format="%(levelname)s %(message)s")
-    if ctx.invoked_subcommand in NEEDS_TENSORFLOW:
-        _tensorflow(ctx)
 
 
-def _tensorflow(ctx: click.Context) -> None:
-    """Import TensorFlow, its start-up noise kept off stderr unless --debug."""
-    if ctx.obj["debug"]:
-        import tensorflow  # noqa: F401
-    else:
-        from w2v import quiet
+def _tensorflow() -> None:
+    """Import TensorFlow, its start-up notes kept off stderr (unless --debug): only the commands that train or
+    write TensorFlow's files call this; the others answer without it."""
+    from w2v import quiet
 
-        quiet.tensorflow()
-
+    quiet.tensorflow()
 
 
 def _report(result) -> None:
@@ -79,6 +71,8 @@ def _report(result) -> None:
         click.echo(f"run {result.run_dir} is already complete (step {result.step}); to train it further, extend it: "
                    f"`w2v resume {result.run_dir} --set train.epochs=N` (or train.steps=N)")
         return
+    if result.reason:
+        click.echo(f"run {result.run_dir}: {result.reason}; stopped at step {result.step}")
     state = "" if result.finished else f" (stopped; continue with `w2v resume {result.run_dir}`)"
     click.echo(f"run {result.run_dir}: step {result.step}, loss {result.loss:.4f}, "
                f"{result.words_per_sec:,.0f} words/s{state}")
@@ -111,10 +105,10 @@ def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_di
         if alone:
             runs.check_new(target, config)
         with pretokenize.alongside(config.data, progress=not quiet) if alone else contextlib.nullcontext():
-            _tensorflow(click.get_current_context())
+            _tensorflow()
         from w2v import trainer
 
-        result = trainer.train(config, target, show_progress=not quiet)
+        result = trainer.train(config, target, show_progress=not quiet, overrides=overrides)
     _report(result)
 
 
@@ -140,6 +134,7 @@ def config_command(config_path: str | None, overrides: tuple[str, ...]) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def resume(run_dir: Path, overrides: tuple[str, ...], quiet: bool) -> None:
     """Continue a run from its latest checkpoint."""
+    _tensorflow()
     from w2v import trainer
 
     _report(trainer.resume(run_dir, list(overrides), show_progress=not quiet))
@@ -158,9 +153,9 @@ def _vectors(run_dir: Path, checkpoint: str | None):
 @click.argument("run_dir", type=RUN)
 @CHECKPOINT
 @click.option("--analogies", "analogy_files", multiple=True, type=click.Path(), help="Google-format analogy file "
-              "(repeatable; default: questions-words.txt bundled with gensim).")
+              "(repeatable; 'default': questions-words.txt bundled with gensim; 'none': no analogies).")
 @click.option("--similarity", "similarity_files", multiple=True, type=click.Path(), help="'w1 w2 score' file "
-              "(repeatable; default: WordSim-353 and SimLex-999 bundled with gensim).")
+              "(repeatable; 'default': WordSim-353 and SimLex-999 bundled with gensim; 'none': no similarity).")
 @click.option("--restrict", default=None, type=click.IntRange(min=1),
               help=f"Answer analogies from this many most frequent words (default: the run's eval.restrict, "
                    f"{EvalConfig().restrict} unless set).")
@@ -178,8 +173,15 @@ def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str
 
     settings = runs.load_config(run_dir).eval
     own_analogies, own_similarity = evaluate.configured_files(settings.analogies, settings.similarity)
-    analogies = [Path(f) for f in analogy_files] or ([] if similarity_files else own_analogies)
-    similarity = [Path(f) for f in similarity_files] or ([] if analogy_files else own_similarity)
+    # Files given for one kind are scored alone; "none" for one kind leaves the run's own files of the other.
+    defaults = evaluate.default_files()
+    given_analogies = evaluate.named_files(",".join(analogy_files), defaults[0]) if analogy_files else None
+    given_similarity = evaluate.named_files(",".join(similarity_files), defaults[1]) if similarity_files else None
+    analogies = given_analogies if given_analogies is not None else [] if given_similarity else own_analogies
+    similarity = given_similarity if given_similarity is not None else [] if given_analogies else own_similarity
+    if not (analogies or similarity):
+        raise W2VError("eval: no analogy and no similarity file left to score (--analogies none and "
+                       "--similarity none)")
     evaluator = evaluate.Evaluator(analogies, similarity, restrict or settings.restrict, method or settings.method)
     vectors, step = _vectors(run_dir, checkpoint)
     report = evaluator(vectors, step)
@@ -244,15 +246,19 @@ def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None
 @click.option("--neighbors", "queries", default="", metavar="W1,W2,...",
               help="Draw these words and their nearest neighbours, one colour each.")
 @click.option("-k", "k", default=8, show_default=True, type=click.IntRange(min=1), help="Neighbours per word.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the map (default: RUN/embedding_map.png).")
 def visualize(run_dir: Path, checkpoint: str | None, top: int | None, tsv_dir: str | None, words: str,
-              queries: str, k: int) -> None:
-    """Write TensorBoard projector files and a map of words (embedding_map.png): given words, words and
-    their neighbours, or by default 300 frequent words past the first hundred."""
+              queries: str, k: int, output: str | None) -> None:
+    """Write TensorBoard projector files and a map of words (a PNG): given words, words and their
+    neighbours (the words asked about drawn as stars), or by default 300 frequent words past the first
+    hundred."""
+    _tensorflow()
     from w2v.visualize import visualize as run_visualize
 
     split = lambda text: [w.strip() for w in text.split(",") if w.strip()]  # noqa: E731
     result = run_visualize(run_dir, checkpoint, top, Path(tsv_dir) if tsv_dir else None, split(words),
-                           split(queries), k)
+                           split(queries), k, Path(output) if output else None)
     if result.note:
         click.echo(f"note: {result.note}", err=True)
     click.echo(f"step {result.step}: {result.rows} words")
@@ -316,6 +322,19 @@ def sweep(config_path: str, grid: tuple[str, ...], overrides: tuple[str, ...], p
     click.echo(experiments.runs_table(sweep_lib.records(trials)))
     if any(t.status == "failed" for t in trials):
         sys.exit(1)  # scripts and CI must see that a combination failed
+
+
+def _debug_anywhere(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().obj["debug"] = True
+        logging.getLogger().setLevel(logging.INFO)
+
+
+# `w2v train --debug ...` as well as `w2v --debug train ...`: people add it to the command that failed.
+for _command in cli.commands.values():
+    _command.params.append(click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True,
+                                        callback=_debug_anywhere,
+                                        help="Show tracebacks for errors."))
 
 
 def main() -> None:

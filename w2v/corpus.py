@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import importlib.util
 import io
 import os
 import re
@@ -109,21 +110,21 @@ def _zip_lines(path: Path) -> Iterator[str]:
         raise W2VError(f"corpus {path}: not a valid zip archive") from None
 
 
-def _gensim_test_data(name: str) -> Path:
-    from gensim.test.utils import datapath
-
-    return Path(datapath(name))
+def gensim_test_data(name: str) -> Path:
+    """A file of gensim's test data (its bundled corpora and evaluation sets), found without importing gensim,
+    which costs most commands a second."""
+    return Path(importlib.util.find_spec("gensim").origin).parent / "test" / "test_data" / name
 
 
 def _lee_lines() -> Iterator[str]:
-    yield from _open_file(_gensim_test_data("lee_background.cor"))
+    yield from _open_file(gensim_test_data("lee_background.cor"))
 
 
 def _wiki_lines() -> Iterator[str]:
     """Plain text of gensim's bundled Wikipedia sample, one paragraph a line, markup removed."""
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
-    path = _gensim_test_data(_WIKI)
+    path = gensim_test_data(_WIKI)
     with bz2.open(path, "rb") as f:
         for _title, text, _pageid in extract_pages(f):
             for paragraph in filter_wiki(text).split("\n"):
@@ -171,12 +172,12 @@ def _directory_files(path: Path) -> list[Path]:
 def source_files(spec: str, cache_dir: str = "~/.cache/w2v") -> list[Path]:
     """The files a corpus spec reads (downloading text8 if needed); a missing source raises W2VError."""
     if spec in ("gensim:lee", "gensim:all"):
-        files = [_gensim_test_data("lee_background.cor")]
+        files = [gensim_test_data("lee_background.cor")]
         if spec == "gensim:all":
-            files.append(_gensim_test_data(_WIKI))
+            files.append(gensim_test_data(_WIKI))
         return files
     if spec == "gensim:wiki":
-        return [_gensim_test_data(_WIKI)]
+        return [gensim_test_data(_WIKI)]
     if spec.startswith("gensim:"):
         raise W2VError(f"corpus {spec}: unknown bundled corpus (known: {', '.join(BUNDLED)})")
     if spec == "text8":

@@ -40,7 +40,7 @@ def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int) -> tu
     tables = rows * model.embedding_dim * 4 * (1 + slots)
     speed = PAIRS_PER_SECOND["hogwild" if kernel == "fused" and train.hogwild else kernel]
     speed *= (threads if kernel == "fused" else 1) * 128 / max(model.embedding_dim, 32)
-    length = f"{train.steps:,} steps" if train.steps else f"{train.epochs} epochs"
+    length = counted(train.steps, "step") if train.steps else counted(train.epochs, "epoch")
     seconds = None if train.steps else train.epochs * pairs_per_epoch(corpus, config) / speed
     mode = f"{threads} threads, {'hogwild' if train.hogwild else 'deterministic'}" if kernel == "fused" else "tf ops"
     line = (f"{config.data.corpus}: {corpus.raw_tokens:,} words, {length}, vocabulary {vocab:,}; "
@@ -53,6 +53,11 @@ def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int) -> tu
         warning = (f"the tables need {tables / 2**30:.1f} GB and {available / 2**30:.1f} GB of memory is free: lower "
                    f"data.max_vocab or model.embedding_dim, or shard them (distribute.strategy=parameter_server)")
     return line, warning
+
+
+def counted(n: int, unit: str) -> str:
+    """``1 epoch``, ``2 epochs``, ``12,000 steps``."""
+    return f"{n:,} {unit}{'' if n == 1 else 's'}"
 
 
 def _duration(seconds: float) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from w2v import fileio
+from w2v.corpus import gensim_test_data
 from w2v.errors import W2VError
 from w2v.vectors import Vectors
 
@@ -26,10 +27,8 @@ DEFAULT_SIMILARITY = ("wordsim353.tsv", "simlex999.txt")
 
 
 def bundled(name: str) -> Path:
-    """A file of gensim's test data (the standard evaluation sets ship there)."""
-    from gensim.test.utils import datapath
-
-    return Path(datapath(name))
+    """A standard evaluation set, as gensim ships it in its test data."""
+    return gensim_test_data(name)
 
 
 @dataclass
@@ -106,17 +105,17 @@ class AnalogyResult:
 
     @property
     def accuracy(self) -> float:
-        return self.correct / self.total if self.total else 0.0
+        return self.correct / self.total if self.total else math.nan  # no question answered: no score
 
     @property
     def accuracy_all(self) -> float | None:
-        return None if self.total_all is None else self.correct_all / self.total_all if self.total_all else 0.0
+        return None if self.total_all is None else self.correct_all / self.total_all if self.total_all else math.nan
 
     def part(self, syntactic: bool) -> float:
         """Accuracy over the syntactic (``gram*`` sections) or semantic questions."""
         chosen = [v for k, v in self.sections.items() if k.startswith("gram") == syntactic]
         total = sum(t for _, t in chosen)
-        return sum(c for c, _ in chosen) / total if total else 0.0
+        return sum(c for c, _ in chosen) / total if total else math.nan
 
 
 def _answers(candidates: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, exclude: np.ndarray,
@@ -207,6 +206,17 @@ def similarity(vectors: Vectors, pairs: list[tuple[str, str, float]], restrict: 
                             len(known), len(pairs) - len(known), every)
 
 
+PERCENT = ("accuracy", "semantic", "syntactic", "accuracy_all")
+
+
+def shown(metric: str, value: float | None) -> str:
+    """A metric as every command prints it: accuracies in percent, correlations to four places, and "–"
+    where there is no score (no question or pair of that kind had its words in the vocabulary)."""
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{100 * value:.2f}%" if metric.rsplit("/", 1)[-1] in PERCENT else f"{value:.4f}"
+
+
 @dataclass
 class Report:
     step: int
@@ -243,20 +253,22 @@ class Report:
         lines = [f"step {self.step}"]
         for r in self.analogies:
             lines.append(f"  analogies {Path(r.file).name} (3Cos{r.method.capitalize()}, top {r.restrict}): "
-                         f"{100 * r.accuracy:.2f}% of {r.total} "
-                         f"(semantic {100 * r.part(False):.2f}%, syntactic {100 * r.part(True):.2f}%), "
+                         f"{shown('accuracy', r.accuracy)} of {r.total} "
+                         f"(semantic {shown('accuracy', r.part(False))}, syntactic {shown('accuracy', r.part(True))}), "
                          f"{r.skipped} skipped (out of vocabulary)")
             if r.accuracy_all is not None:
                 lines.append(f"    with unseen question words' vectors from their n-grams: "
-                             f"{100 * r.accuracy_all:.2f}% of {r.total_all} (those whose answer is among the top "
-                             f"{r.restrict})")
+                             f"{shown('accuracy', r.accuracy_all)} of {r.total_all} (those whose answer is among "
+                             f"the top {r.restrict})")
             for section, (c, t) in r.sections.items():
                 lines.append(f"    {section:<32} {100 * c / t:6.2f}%  {c}/{t}")
         for r in self.similarity:
-            lines.append(f"  similarity {Path(r.file).name}: Spearman {r.spearman:.4f}, Pearson {r.pearson:.4f} "
+            lines.append(f"  similarity {Path(r.file).name}: Spearman {shown('spearman', r.spearman)}, "
+                         f"Pearson {shown('pearson', r.pearson)} "
                          f"over {r.pairs} pairs, {r.skipped} skipped (out of vocabulary)")
             if r.spearman_all is not None:
-                lines.append(f"    with the unseen words' vectors from their n-grams: Spearman {r.spearman_all:.4f} "
+                lines.append(f"    with the unseen words' vectors from their n-grams: Spearman "
+                             f"{shown('spearman', r.spearman_all)} "
                              f"over all {r.pairs + r.skipped} pairs")
         return "\n".join(lines)
 
@@ -266,18 +278,19 @@ def default_files() -> tuple[list[Path], list[Path]]:
     return [bundled(DEFAULT_ANALOGIES)], [bundled(n) for n in DEFAULT_SIMILARITY]
 
 
+def named_files(spec: str, default: list[Path]) -> list[Path]:
+    """The files a spec names: "default" (``default``), "none", or comma-separated paths."""
+    if spec == "default":
+        return default
+    if spec == "none":
+        return []
+    return [Path(p.strip()) for p in spec.split(",") if p.strip()]
+
+
 def configured_files(analogies_spec: str, similarity_spec: str) -> tuple[list[Path], list[Path]]:
     """The files named by eval.analogies / eval.similarity ("default", "none" or comma-separated paths)."""
     default_analogies, default_similarity = default_files()
-
-    def pick(spec: str, default: list[Path]) -> list[Path]:
-        if spec == "default":
-            return default
-        if spec == "none":
-            return []
-        return [Path(p.strip()) for p in spec.split(",") if p.strip()]
-
-    return pick(analogies_spec, default_analogies), pick(similarity_spec, default_similarity)
+    return named_files(analogies_spec, default_analogies), named_files(similarity_spec, default_similarity)
 
 
 def metric_name(name: str) -> str:
@@ -346,13 +359,13 @@ def save(report: Report, run_dir: Path, tag: str | None = None) -> Path:
 
 def record(report: Report, run_dir: Path, summaries: object | None = None, tag: str | None = None) -> Path:
     """Keep a report: ``eval/step-N.json``, and its scalars in the run's TensorBoard events at the
-    report's step (through ``summaries``, else a writer of its own). An evaluation other than the run's
-    own (other files, method or restrict) is kept under its ``tag``: ``step-N.<tag>.json``, and
-    ``eval-<tag>/...`` scalars."""
+    report's step (through ``summaries``, else an event file of its own, written without TensorFlow). An
+    evaluation other than the run's own (other files, method or restrict) is kept under its ``tag``:
+    ``step-N.<tag>.json``, and ``eval-<tag>/...`` scalars."""
     if summaries is None:
-        from w2v.summaries import Summaries
+        from w2v.events import ScalarEvents
 
-        summaries = Summaries(Path(run_dir))
+        summaries = ScalarEvents(Path(run_dir))
     scalars = report.scalars()
     if tag is not None:
         scalars = {f"eval-{tag}/{name.removeprefix('eval/')}": v for name, v in scalars.items()}

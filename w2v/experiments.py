@@ -88,7 +88,8 @@ def _fmt(x: Any) -> str:
 
 def _best(best: dict[str, Any] | None) -> str:
     """A best value and its step: ``qw/acc 0.4123@8000``."""
-    return f"{short_name(best['metric'])} {_fmt(best['value'])}@{best['step']}" if best else "-"
+    return f"{short_name(best['metric'])} {evaluate.shown(best['metric'], best['value'])}@{best['step']}" if best \
+        else "-"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -117,7 +118,7 @@ def runs_table(records: list[dict[str, Any]], width: int | None = None) -> str:
     header = fixed + (["best@step"] if best else []) + [short_name(m) for m in metric_names]
     rows = [[r["name"], r["status"], f"{r['step']}" + (f"/{r['total_steps']}" if r["total_steps"] else ""),
              f"{100 * (r['progress'] or 0):.0f}%", _fmt(r["loss"]), f"{r['wall_time_s']:.0f}s"]
-            + ([_best(r.get("best"))] if best else []) + [_fmt(r["metrics"].get(m)) for m in metric_names]
+            + ([_best(r.get("best"))] if best else []) + [evaluate.shown(m, r["metrics"].get(m)) for m in metric_names]
             for r in records]
     table = _table(header, rows)
     columns, least = len(header), len(fixed) + best
@@ -155,5 +156,6 @@ def compare_table(comparison: dict[str, Any]) -> str:
     if not rows:
         rows = [["(configs identical)"] + [""] * len(comparison["runs"])]
     rows.append(["--"] + ["" for _ in comparison["runs"]])
-    rows += [[k.removeprefix("eval/")] + [_fmt(v) for v in vs] for k, vs in comparison["metrics"].items()]
+    rows += [[k.removeprefix("eval/")] + [evaluate.shown(k, v) if k.startswith("eval/") else _fmt(v) for v in vs]
+             for k, vs in comparison["metrics"].items()]
     return _table(header, rows)

@@ -1,5 +1,5 @@
 """Vectors out to the rest of the ecosystem, one registry entry a format: word2vec text and binary
-(through gensim, which defines the format users load), .npy with a vocabulary TSV, and TSV.
+(word2vec.c's format, which gensim and fastText load), .npy with a vocabulary TSV, and TSV.
 
 Every file is written under a temporary name beside its target and renamed into place, so a failed
 export never leaves a half-written file; exports get the permissions any new file gets (the umask).
@@ -19,16 +19,19 @@ from w2v.errors import W2VError
 
 
 def _word2vec(binary: bool) -> Callable[[Path, list[str], np.ndarray, np.ndarray], list[Path]]:
+    """word2vec.c's format, which word2vec.c, gensim (``load_word2vec_format``) and fastText read: a header
+    "V D", then a line a word, in frequency order: the word, a space and its floats, as text with 9
+    significant digits (enough to give every float32 back exactly) or as little-endian float32 bytes.
+    Written here rather than through gensim's KeyedVectors: importing gensim alone (0.7 s) takes longer
+    than writing the file, and `w2v export` is a command people wait on."""
     def write(output: Path, words: list[str], vectors: np.ndarray, counts: np.ndarray) -> list[Path]:
-        from gensim.models import KeyedVectors
-
-        kv = KeyedVectors(vectors.shape[1], dtype=np.float32)
-        kv.add_vectors(words, vectors.astype(np.float32))
-        # Counts let gensim keep our frequency order when it sorts on save.
-        kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
-        kv.expandos["count"][:] = counts
-        with fileio.replacing(output) as tmp:
-            kv.save_word2vec_format(str(tmp), binary=binary)
+        vectors = np.asarray(vectors, dtype="<f4")
+        row_text = " ".join(["%.9g"] * vectors.shape[1])
+        with fileio.replacing(output) as tmp, open(tmp, "wb") as f:
+            f.write(f"{len(words)} {vectors.shape[1]}\n".encode())
+            for word, row in zip(words, vectors, strict=True):
+                f.write(word.encode() + b" " + (row.tobytes() if binary else (row_text % tuple(row.tolist())).encode())
+                        + b"\n")
         return [output]
 
     return write

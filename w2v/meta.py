@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import socket
 import subprocess
 import sys
@@ -47,6 +48,14 @@ def read(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
+def command_line() -> str:
+    """This process's command line, as it could be typed again: ``w2v train ...``, or for a run that a sweep
+    started, ``/path/to/python -m w2v train ...``."""
+    if Path(sys.argv[0]).name == "__main__.py":
+        return shlex.join([sys.executable, "-m", "w2v", *sys.argv[1:]])
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
 class RunMeta:
     """The live meta.json of a run this process is training."""
 
@@ -55,14 +64,15 @@ class RunMeta:
         self.data = data
 
     @classmethod
-    def begin(cls, run_dir: Path, seed: int, device: str, resumed_with: list[str] | None = None) -> RunMeta:
-        """Mark the run running; a resume keeps the history and records its overrides."""
+    def begin(cls, run_dir: Path, seed: int, device: str, overrides: list[str] = ()) -> RunMeta:
+        """Mark the run running, a session more (a resume keeps the history), with the command line and the
+        config overrides (``--set``) it was started with."""
         import tensorflow as tf
 
         data = read(run_dir)
         sessions = data.get("sessions", [])
-        sessions.append({"started": _now(), "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
-                         "overrides": resumed_with or [], "host": socket.gethostname(), "pid": os.getpid()})
+        sessions.append({"started": _now(), "command": command_line(), "overrides": list(overrides),
+                         "host": socket.gethostname(), "pid": os.getpid()})
         data.update({
             "name": Path(run_dir).name,
             "status": "running",

@@ -22,6 +22,7 @@ from w2v import fileio, shards
 from w2v.shards import SEPARATOR, ShardedCorpus
 
 PHRASES = "phrases.tsv"  # phrase, score, count: in the joined corpus's cache and in the run directory
+HEADER = "phrase\tscore\tcount\n"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,14 @@ def join(values: np.ndarray, vocab: int, phrase_keys: np.ndarray, phrase_ids: np
     return np.delete(joined, at + 1)
 
 
+def _read_phrases(path: Path) -> list[tuple[str, float, int]]:
+    """The rows of a phrases.tsv (none when there is no file)."""
+    if not path.exists():
+        return []
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line + "\n" != HEADER]
+    return [(phrase, float(score), int(count)) for phrase, score, count in rows]
+
+
 def write(corpus: ShardedCorpus, settings: Settings, directory: Path, progress: bool = False) -> ShardedCorpus:
     """One pass: detect the phrases of ``corpus`` and write it joined to ``directory`` (aside, then
     renamed into place), with the phrases so far in phrases.tsv."""
@@ -101,16 +110,16 @@ def write(corpus: ShardedCorpus, settings: Settings, directory: Path, progress: 
     words = list(corpus.words)
     index = {w: i for i, w in enumerate(words)}
     ids = np.empty(len(keys), np.int32)
-    lines = [(corpus.directory / PHRASES).read_text(encoding="utf-8")] if (corpus.directory / PHRASES).exists() else []
+    found = _read_phrases(corpus.directory / PHRASES)  # the earlier passes'
     for j, (key, s, c) in enumerate(zip(keys.tolist(), scores.tolist(), counts.tolist(), strict=True)):
         phrase = f"{words[key // vocab]}{settings.delimiter}{words[key % vocab]}"
         if phrase not in index:  # the text may hold the joined spelling already: one word, one id
             index[phrase] = len(words)
             words.append(phrase)
         ids[j] = index[phrase]
-        lines.append(f"{phrase}\t{s:.6g}\t{c}\n")
+        found.append((phrase, s, c))
     bar = tqdm(total=len(corpus.shard_sizes), desc=f"joining {len(keys):,} phrases (once; cached)", unit=" shards",
-               disable=not progress, leave=False)
+               disable=None if progress else True, leave=False)  # None: only on a terminal
     with bar, fileio.replacing(directory, directory=True) as tmp:
         sizes, total = [], np.zeros(len(words), np.int64)
         for shard in range(len(corpus.shard_sizes)):
@@ -121,7 +130,8 @@ def write(corpus: ShardedCorpus, settings: Settings, directory: Path, progress: 
             bar.update()
         (tmp / "words.txt").write_text("".join(w + "\n" for w in words), encoding="utf-8")
         np.save(tmp / "counts.npy", total)
-        (tmp / PHRASES).write_text("".join(lines), encoding="utf-8")
+        found.sort(key=lambda row: (-row[1], row[0]))  # the strongest first: what a reader looks for
+        (tmp / PHRASES).write_text(HEADER + "".join(f"{p}\t{s:.6g}\t{c}\n" for p, s, c in found), encoding="utf-8")
         (tmp / "index.json").write_text(json.dumps({"format": shards.FORMAT, "shard_sizes": sizes,
                                                     "phrases": asdict(settings)}))
     return ShardedCorpus.load(directory)

@@ -10,6 +10,7 @@ line that is not such a note: a real error still shows.
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import logging
 import os
 import re
@@ -44,12 +45,41 @@ def _held_stderr() -> Iterator[list[str]]:
             lines.extend(held.read().decode("utf-8", "replace").splitlines())
 
 
+# Imported by keras, which TensorFlow imports whether it is used or not, for optional parts of its own that w2v
+# never uses (scikit-learn wrappers, an image gallery): 0.8 s of TensorFlow's 4 s import here. keras does without
+# them when they are missing, so they are hidden while TensorFlow loads; w2v imports them later where it needs them.
+KERAS_EXTRAS = ("sklearn", "matplotlib")
+
+
+class _Hidden(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in KERAS_EXTRAS:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+@contextlib.contextmanager
+def _keras_extras_hidden() -> Iterator[None]:
+    hidden = _Hidden()
+    sys.meta_path.insert(0, hidden)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(hidden)
+
+
 def tensorflow() -> ModuleType:
-    """Import TensorFlow and let it find its devices, keeping only what is not start-up noise on stderr;
-    its Python warnings are kept for errors."""
+    """Import TensorFlow and let it find its devices, keeping only what is not start-up noise on stderr
+    (all of it when logging shows INFO, as ``w2v --debug`` sets it); its Python warnings are kept for
+    errors."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    with _held_stderr() as lines:
+    if logging.getLogger().isEnabledFor(logging.INFO):
+        with _keras_extras_hidden():
+            import tensorflow as tf
+
+        return tf
+    with _held_stderr() as lines, _keras_extras_hidden():
         import tensorflow as tf
 
         tf.config.list_physical_devices()

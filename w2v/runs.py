@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import datetime
 import fcntl
@@ -16,7 +17,7 @@ from typing import IO
 import numpy as np
 
 from w2v import config as config_lib
-from w2v import subwords
+from w2v import subwords, vector_cache
 from w2v.config import Config
 from w2v.errors import W2VError
 from w2v.vocab import Vocab
@@ -181,22 +182,52 @@ def load_vocab(run_dir: Path) -> Vocab:
     return Vocab.load(path)
 
 
+def latest_checkpoint(directory: Path) -> str | None:
+    """The newest checkpoint that a CheckpointManager's state file names and whose index exists, as
+    ``tf.train.latest_checkpoint`` finds it. The state file is a one-message text proto, read here by
+    hand: importing TensorFlow to parse it would cost 5 s of every command that reads a run."""
+    try:
+        text = (Path(directory) / "checkpoint").read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    found = re.search(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"', text, re.MULTILINE)
+    if found is None:
+        return None
+    name = codecs.escape_decode(found.group(1).encode("utf-8"))[0].decode("utf-8")
+    path = name if os.path.isabs(name) else os.path.join(directory, name)
+    return path if os.path.exists(path + ".index") else None
+
+
 def checkpoint_path(run_dir: Path, which: str | None = None) -> str:
     """A run's checkpoint: the newest (``which`` None), the best one (``which`` "best", kept by
     checkpoint.keep_best) or the path prefix given; a W2VError saying when there is none."""
-    import tensorflow as tf
-
     run_dir = Path(run_dir)
     check_run(run_dir)
     if which not in (None, BEST):
         return which
-    path = tf.train.latest_checkpoint(str(best_checkpoint_dir(run_dir) if which else checkpoint_dir(run_dir)))
+    path = latest_checkpoint(best_checkpoint_dir(run_dir) if which else checkpoint_dir(run_dir))
     if path is None and which:
         raise W2VError(f"run directory {run_dir}: has no best checkpoint (it is kept when the run sets "
                        f"checkpoint.keep_best)")
     if path is None:
         raise W2VError(f"run directory {run_dir}: has no checkpoint yet")
     return path
+
+
+def embedding_table(checkpoint: str) -> tuple[int, np.ndarray]:
+    """A checkpoint's step and embedding table: from its vector cache entry when it has a current one
+    (no TensorFlow), else read from the checkpoint, which then gets one."""
+    cached = vector_cache.load(checkpoint)
+    if cached is not None:
+        return cached
+    from w2v import quiet
+
+    quiet.tensorflow()
+    from w2v import state
+
+    step, table = state.read_embedding(checkpoint)
+    vector_cache.store(checkpoint, step, table)
+    return step, table
 
 
 @dataclass
@@ -218,20 +249,19 @@ class Embedding:
 
 def read_embedding(run_dir: Path, checkpoint: str | None = None) -> Embedding:
     """A run's vectors at a checkpoint (the latest, the best or a path prefix: see ``checkpoint_path``)."""
-    from w2v import state
-
     vocab = load_vocab(run_dir)
-    saved = state.read(checkpoint_path(run_dir, checkpoint))
+    path = checkpoint_path(run_dir, checkpoint)
+    step, table = embedding_table(path)
     model = load_config(run_dir).model
     rows = len(vocab) + (model.buckets if model.subwords else 0)
-    if len(saved.embedding) != rows:
-        raise W2VError(f"checkpoint {saved.path}: {len(saved.embedding)} rows for {len(vocab)} words in "
+    if len(table) != rows:
+        raise W2VError(f"checkpoint {path}: {len(table)} rows for {len(vocab)} words in "
                        f"{Path(run_dir) / VOCAB}" + (f" and {model.buckets} n-gram buckets" if model.subwords else ""))
     if not model.subwords:
-        return Embedding(vocab, saved.embedding, saved.step)
+        return Embedding(vocab, table, step)
     settings = subwords.settings(model)
-    vectors = subwords.compose(saved.embedding, *subwords.table(vocab.words, settings))
-    return Embedding(vocab, vectors, saved.step, saved.embedding[len(vocab):], settings)
+    vectors = subwords.compose(table, *subwords.table(vocab.words, settings))
+    return Embedding(vocab, vectors, step, table[len(vocab):], settings)
 
 
 def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab, np.ndarray, int]:

@@ -68,7 +68,7 @@ def write(lines: Iterable[str], tokenize: Callable[[str], list[str]], directory:
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(desc=f"tokenising {source} (once; cached in {directory.parent})", unit=" tokens", unit_scale=True,
-               disable=not progress, leave=False)
+               disable=None if progress else True, leave=False)  # None: only on a terminal
     with bar, fileio.replacing(directory, directory=True) as tmp:
         provisional: defaultdict[str, int] = defaultdict(itertools.count().__next__)
         lookup = provisional.__getitem__

@@ -83,14 +83,24 @@ class Saved:
     output_biases: np.ndarray
 
 
-def read(path: str) -> Saved:
-    """Read a checkpoint's tables and step; a W2VError naming the file when it cannot be read."""
+def _tensors(path: str, *keys: str) -> list[np.ndarray]:
     try:
         reader = tf.train.load_checkpoint(path)
-        return Saved(path, int(reader.get_tensor(STEP)), reader.get_tensor(EMBEDDING),
-                     reader.get_tensor(OUTPUT_WEIGHTS), reader.get_tensor(OUTPUT_BIASES))
+        return [reader.get_tensor(k) for k in keys]
     except (tf.errors.OpError, ValueError) as e:
         raise W2VError(f"checkpoint {path}: cannot be read ({e.__class__.__name__})") from None
+
+
+def read(path: str) -> Saved:
+    """Read a checkpoint's tables and step; a W2VError naming the file when it cannot be read."""
+    step, embedding, weights, biases = _tensors(path, STEP, EMBEDDING, OUTPUT_WEIGHTS, OUTPUT_BIASES)
+    return Saved(path, int(step), embedding, weights, biases)
+
+
+def read_embedding(path: str) -> tuple[int, np.ndarray]:
+    """A checkpoint's step and embedding table alone (see ``read``)."""
+    step, embedding = _tensors(path, STEP, EMBEDDING)
+    return int(step), embedding
 
 
 def holds_iterator(path: str | None) -> bool:

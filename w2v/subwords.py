@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 FNV_OFFSET = 2166136261
 FNV_PRIME = 16777619
@@ -75,6 +74,8 @@ def table(words: list[str], settings: Settings) -> tuple[np.ndarray, np.ndarray]
 
 def compose(rows: np.ndarray, offsets: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Every word's vector: the mean of its input rows (its own and its n-grams')."""
+    from scipy import sparse  # here, not at import: the command line imports this module for every command
+
     counts = np.diff(offsets)
     means = sparse.csr_matrix((np.repeat(1.0 / counts, counts).astype(np.float32), ids, offsets),
                               shape=(len(counts), len(rows)))

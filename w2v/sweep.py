@@ -110,7 +110,9 @@ def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), par
         _run(Path(config_path), list(overrides), trial)
         running.discard(trial.name)
         record = meta_lib.read(trial.run_dir)
-        report(f"  {trial.status} {trial.name}: step {record.get('step', 0)}, loss {record.get('last_loss', '-')}"
+        loss = record.get("last_loss")
+        report(f"  {trial.status} {trial.name}: step {record.get('step', 0)}, loss "
+               + (f"{loss:.4f}" if isinstance(loss, float) else "-")
                if trial.status == "completed" else f"  failed {trial.name}: {trial.error}")
         return trial
 

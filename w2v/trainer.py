@@ -153,9 +153,10 @@ def _session(trainer: Trainer, meta: RunMeta, show_progress: bool, stop_at: int 
     return result
 
 
-def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: int | None = None) -> Result:
+def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: int | None = None,
+          overrides: list[str] = ()) -> Result:
     """Start a new run in ``run_dir`` (which must not hold a run) and train it to the end
-    (or to global step ``stop_at``)."""
+    (or to global step ``stop_at``); ``overrides``, those the config was given (``--set``), go to meta.json."""
     run_dir = Path(run_dir)
     task = distribute.task_from_env(config.distribute.strategy)
     if task.writes_run:
@@ -172,7 +173,7 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
             started = trainer.warm_start() if config.init.from_run else None
             _announce(run_dir, trainer, show_progress and task.writes_run)
             Summaries(out).hparams(config_lib.to_dict(config), run_dir.name)
-            meta = RunMeta.begin(out, config.run.seed, device_name(strategy))
+            meta = RunMeta.begin(out, config.run.seed, device_name(strategy), overrides)
             if started:
                 meta.update(init=started)
             result = _session(trainer, meta, show_progress, stop_at)
@@ -212,11 +213,12 @@ def _check_extends(run_dir: Path, saved: Config, config: Config) -> None:
     old, new = saved.train, config.train
     step = meta_lib.read(run_dir).get("step", 0)
     if new.steps is None and old.steps is None and new.epochs < old.epochs:
-        raise W2VError(f"resume: train.epochs={new.epochs} is below the run's {old.epochs} epochs; a resume only "
-                       f"extends a run (start a new one for a shorter schedule)")
+        raise W2VError(f"resume: train.epochs={new.epochs} is below the run's {estimate.counted(old.epochs, 'epoch')}"
+                       f"; a resume only extends a run (start a new one for a shorter schedule)")
     if new.steps is not None and new.steps != old.steps and new.steps <= max(old.steps or 0, step):
         raise W2VError(f"resume: train.steps={new.steps} does not go past the run's "
-                       + (f"{old.steps} steps" if (old.steps or 0) >= step else f"step {step}, where it stands")
+                       + (estimate.counted(old.steps, "step") if (old.steps or 0) >= step
+                          else f"step {step}, where it stands")
                        + "; a resume only extends a run (start a new one for a shorter schedule)")
 
 
@@ -256,7 +258,7 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
                 if config.init.from_run:
                     trainer.warm_start()
             meta = RunMeta.begin(out, config.run.seed, device_name(strategy),
-                                 resumed_with=[f"{k}: {a} -> {b}" for k, (a, b) in changed.items()])
+                                 overrides=[f"{k}: {a} -> {b}" for k, (a, b) in changed.items()])
             if overrides:
                 config_lib.dump(config, out / runs.CONFIG)
             result = _session(trainer, meta, show_progress, stop_at)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v import projector, runs
+from w2v import fileio, projector, runs
 from w2v.errors import W2VError
 from w2v.vectors import Vectors
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MAP_FILE = "embedding_map.png"
 # The default map: frequent words after the most frequent ones, which are mostly function words.
 SKIP_FREQUENT, DEFAULT_WORDS = 100, 300
+MIN_WORDS = 3  # fewer make no map: two points are only a line
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Visualization:
     note: str
     files: list[Path]
     labels: list[str] = field(default_factory=list)
+    emphasised: list[str] = field(default_factory=list)  # the query words, drawn to stand out
 
 
 def choose(vectors: Vectors, words: list[str], queries: list[str], k: int) -> tuple[list[str], list[int], str]:
@@ -61,8 +63,10 @@ def choose(vectors: Vectors, words: list[str], queries: list[str], k: int) -> tu
         frequent = [w for w in vectors.words[SKIP_FREQUENT:] if w.isalpha() and len(w) >= 3]
         chosen = frequent[:DEFAULT_WORDS] or vectors.words[:DEFAULT_WORDS]
         groups = [0] * len(chosen)
-    if not chosen:
-        raise W2VError("visualize: none of the words given is in the vocabulary (" + "; ".join(unknown) + ")")
+    if len(chosen) < MIN_WORDS:
+        known = f"only {len(chosen)} ({', '.join(chosen)}) are" if chosen else "none of those given is"
+        hint = "; " + "; ".join(unknown) if unknown else " (give more words, or --neighbors with a larger -k)"
+        raise W2VError(f"visualize: a map needs at least {MIN_WORDS} words in the vocabulary, but {known}{hint}")
     return chosen, groups, "; ".join(unknown)
 
 
@@ -131,11 +135,13 @@ class Map:
     labels: list[str]
     boxes: np.ndarray  # the labels' boxes as drawn (x0, y0, x1, y1 in pixels)
     legend: np.ndarray | None = None  # the legend's box, likewise
+    emphasised: list[str] = field(default_factory=list)  # the labels drawn large and bold
 
 
 def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[int] | None = None,
-               title: str = "", seed: int = 0, legend: list[str] = ()) -> Map:
-    """A PNG of ``words`` laid out in 2-D, one colour a group (named by ``legend``), every word labelled."""
+               title: str = "", seed: int = 0, legend: list[str] = (), emphasise: list[str] = ()) -> Map:
+    """A PNG of ``words`` laid out in 2-D, one colour a group (named by ``legend``), every word labelled;
+    the words of ``emphasise`` (the queries whose neighbours are drawn) as large stars with bold labels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,9 +151,14 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     points, method = layout(unit, seed)
     groups = groups or [0] * len(words)
     fig, ax = plt.subplots(figsize=(12, 12), dpi=100)
-    ax.scatter(points[:, 0], points[:, 1], s=12, c=[f"C{g % 10}" for g in groups], alpha=0.8, linewidths=0)
-    texts = [ax.text(x, y, word, fontsize=8, color=f"C{g % 10}" if max(groups) else "black", ha="left",
-                     va="bottom") for (x, y), word, g in zip(points, words, groups, strict=True)]
+    star = np.array([w in emphasise for w in words], dtype=bool)
+    colours = np.array([f"C{g % 10}" for g in groups])
+    ax.scatter(points[~star, 0], points[~star, 1], s=12, c=colours[~star], alpha=0.8, linewidths=0)
+    ax.scatter(points[star, 0], points[star, 1], s=180, c=colours[star], marker="*", edgecolors="black",
+               linewidths=0.8, zorder=3)
+    texts = [ax.text(x, y, word, fontsize=12 if big else 8, fontweight="bold" if big else "normal",
+                     color=f"C{g % 10}" if max(groups) else "black", ha="left", va="bottom")
+             for (x, y), word, g, big in zip(points, words, groups, star, strict=True)]
     ax.set_title(f"{title}{method} of {len(words)} words")
     for group, name in enumerate(legend):
         ax.scatter([], [], s=30, c=f"C{group % 10}", label=name)
@@ -174,13 +185,15 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     fig.savefig(path, format="png")
     drawn = np.array([t.get_window_extent(renderer).extents for t in texts])
     plt.close(fig)
-    return Map(Path(path), method, [t.get_text() for t in texts], drawn, legend_box)
+    return Map(Path(path), method, [t.get_text() for t in texts], drawn, legend_box,
+               [t.get_text() for t in texts if t.get_fontweight() == "bold"])
 
 
 def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = None, tsv_dir: Path | None = None,
-              words: list[str] = (), queries: list[str] = (), k: int = 8) -> Visualization:
+              words: list[str] = (), queries: list[str] = (), k: int = 8, output: Path | None = None) -> Visualization:
     """(Re)write the run's projector files (its ``top`` most frequent words, default all) and its map
-    (``words``, or ``queries`` with their ``k`` neighbours, or frequent words) for a checkpoint."""
+    (``words``, or ``queries`` with their ``k`` neighbours, or frequent words) for a checkpoint, as
+    ``output`` (default: RUN/embedding_map.png)."""
     import tensorflow as tf
 
     from w2v.summaries import Summaries
@@ -188,6 +201,9 @@ def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = No
     run_dir = Path(run_dir)
     if top is not None and top <= 0:
         raise W2VError(f"--top {top}: must be a positive number of words")
+    output = Path(output) if output is not None else run_dir / MAP_FILE
+    if not output.parent.is_dir():
+        raise W2VError(f"--output {output}: directory {output.parent} does not exist")
     vocab, table, step = runs.load_embedding(run_dir, checkpoint)
     config = runs.load_config(run_dir)
     notes = []
@@ -195,15 +211,16 @@ def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = No
     if rows > len(vocab):
         notes.append(f"--top {top} is larger than the vocabulary; using all {len(vocab)} words")
         rows = len(vocab)
-    files = [projector.write(run_dir, table[:rows], vocab.words[:rows])]
     vectors = Vectors(vocab.words, table, lowercase=config.data.lowercase)
-    chosen, groups, unknown = choose(vectors, list(words), list(queries), k)
+    chosen, groups, unknown = choose(vectors, list(words), list(queries), k)  # before anything is written
     if unknown:
         notes.append(unknown)
-    drawn = render_map(table[[vocab.index[w] for w in chosen]], chosen, run_dir / MAP_FILE, groups,
-                       f"{run_dir.name}, step {step}: ", config.run.seed,
-                       [chosen[groups.index(g)] for g in sorted(set(groups))] if queries else [])
-    png = drawn.path
+    files = [projector.write(run_dir, table[:rows], vocab.words[:rows])]
+    named = [chosen[groups.index(g)] for g in sorted(set(groups))] if queries else []
+    with fileio.replacing(output) as tmp:
+        drawn = render_map(table[[vocab.index[w] for w in chosen]], chosen, tmp, groups,
+                           f"{run_dir.name}, step {step}: ", config.run.seed, named, emphasise=named)
+    png = output
     files.append(png)
     summaries = Summaries(run_dir)
     with summaries.writer.as_default(step=step):
@@ -214,4 +231,4 @@ def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = No
             files += projector.write_tsv(Path(tsv_dir), table[:rows], vocab.words[:rows])
         except OSError as e:
             raise W2VError(f"--tsv {tsv_dir}: cannot be written ({e.strerror})") from None
-    return Visualization(step, rows, "; ".join(notes), files, drawn.labels)
+    return Visualization(step, rows, "; ".join(notes), files, drawn.labels, drawn.emphasised)
