@@ -155,7 +155,7 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     colours = np.array([f"C{g % 10}" for g in groups])
     ax.scatter(points[~star, 0], points[~star, 1], s=12, c=colours[~star], alpha=0.8, linewidths=0)
     ax.scatter(points[star, 0], points[star, 1], s=180, c=colours[star], marker="*", edgecolors="black",
-               linewidths=0.8, zorder=3)
+               linewidths=0.8, zorder=2.5)  # under the labels (zorder 3)
     texts = [ax.text(x, y, word, fontsize=12 if big else 8, fontweight="bold" if big else "normal",
                      color=f"C{g % 10}" if max(groups) else "black", ha="left", va="bottom")
              for (x, y), word, g, big in zip(points, words, groups, star, strict=True)]
@@ -173,9 +173,11 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     fig.tight_layout()
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    boxes = np.array([t.get_window_extent(renderer).extents for t in texts])
+    offset = np.where(star[:, None], [10.0, 0.0], 0.0)  # a star's label starts beside it, not on it (pixels)
+    boxes = np.array([t.get_window_extent(renderer).extents for t in texts]) + np.hstack([offset, offset])
     legend_box = key.get_window_extent(renderer).extents if key else None
     moved = separate(boxes if key is None else np.vstack([boxes, legend_box]), fixed=key is not None)[:len(texts)]
+    moved += offset
     to_data = ax.transData.inverted()
     for text, (x, y), (dx, dy) in zip(texts, ax.transData.transform(points), moved, strict=True):
         text.set_position(to_data.transform((x + dx, y + dy)))
