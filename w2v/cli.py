@@ -173,15 +173,8 @@ def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str
 
     settings = runs.load_config(run_dir).eval
     own_analogies, own_similarity = evaluate.configured_files(settings.analogies, settings.similarity)
-    # Files given for one kind are scored alone; "none" for one kind leaves the run's own files of the other.
-    defaults = evaluate.default_files()
-    given_analogies = evaluate.named_files(",".join(analogy_files), defaults[0]) if analogy_files else None
-    given_similarity = evaluate.named_files(",".join(similarity_files), defaults[1]) if similarity_files else None
-    analogies = given_analogies if given_analogies is not None else [] if given_similarity else own_analogies
-    similarity = given_similarity if given_similarity is not None else [] if given_analogies else own_similarity
-    if not (analogies or similarity):
-        raise W2VError("eval: no analogy and no similarity file left to score (--analogies none and "
-                       "--similarity none)")
+    analogies, similarity = evaluate.requested_files(list(analogy_files), list(similarity_files), own_analogies,
+                                                     own_similarity)
     evaluator = evaluate.Evaluator(analogies, similarity, restrict or settings.restrict, method or settings.method)
     vectors, step = _vectors(run_dir, checkpoint)
     report = evaluator(vectors, step)

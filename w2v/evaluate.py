@@ -287,6 +287,23 @@ def named_files(spec: str, default: list[Path]) -> list[Path]:
     return [Path(p.strip()) for p in spec.split(",") if p.strip()]
 
 
+def requested_files(analogies: list[str], similarity: list[str], own_analogies: list[Path],
+                    own_similarity: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The files `w2v eval --analogies … --similarity …` names: files given for one kind are scored alone;
+    "none" for one kind leaves out that kind and keeps the run's own files of the other; neither given, the
+    run's own. A W2VError when nothing is left to score."""
+    defaults = default_files()
+    given_analogies = named_files(",".join(analogies), defaults[0]) if analogies else None
+    given_similarity = named_files(",".join(similarity), defaults[1]) if similarity else None
+    chosen_analogies = given_analogies if given_analogies is not None else [] if given_similarity else own_analogies
+    chosen_similarity = given_similarity if given_similarity is not None else [] if given_analogies \
+        else own_similarity
+    if not (chosen_analogies or chosen_similarity):
+        raise W2VError("eval: no analogy and no similarity file left to score (--analogies none and "
+                       "--similarity none)")
+    return chosen_analogies, chosen_similarity
+
+
 def configured_files(analogies_spec: str, similarity_spec: str) -> tuple[list[Path], list[Path]]:
     """The files named by eval.analogies / eval.similarity ("default", "none" or comma-separated paths)."""
     default_analogies, default_similarity = default_files()
