@@ -333,11 +333,14 @@ def main() -> None:
 
 def report(args: argparse.Namespace, rows: dict[str, dict | str]) -> None:
     """The table: each side's scores, wall time, peak memory and its speed against gensim's and pWord2Vec's."""
+    from w2v.estimate import counted
+
     cfg = w2v_config(args, "/nonexistent")
     objective = "hs=1, negative=0" if cfg.model.loss == "hs" else f"negative {args.negative}"
     if args.subwords:
         objective = f"FastText, n-grams {cfg.model.min_n}-{cfg.model.max_n}, {cfg.model.buckets:,} buckets, {objective}"
-    print(f"corpus {cfg.data.corpus}, {args.epochs} epochs, {cfg.model.architecture}, dim {cfg.model.embedding_dim}, "
+    print(f"corpus {cfg.data.corpus}, {counted(args.epochs, 'epoch')}, {cfg.model.architecture}, "
+          f"dim {cfg.model.embedding_dim}, "
           f"window {cfg.data.window}, sample {cfg.data.subsample}, min_count {cfg.data.min_count}; w2v "
           f"{args.config or 'loss ' + cfg.model.loss}; peers {objective}; {args.workers} threads each")
     print(f"{'':12} {'analogy':>8} {'ws353':>7} {'simlex':>7} {'wall s':>8} {'peak MB':>8} {'vs gensim':>10} "
