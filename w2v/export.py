@@ -20,7 +20,7 @@ from w2v.errors import W2VError
 
 def _word2vec(binary: bool) -> Callable[[Path, list[str], np.ndarray, np.ndarray], list[Path]]:
     """word2vec.c's format, which word2vec.c, gensim (``load_word2vec_format``) and fastText read: a header
-    "V D", then a line a word, in frequency order: the word, a space and its floats, as text with 9
+    "V D", then a line a word, in the vocabulary's order: the word, a space and its floats, as text with 9
     significant digits (enough to give every float32 back exactly) or as little-endian float32 bytes.
     Written here rather than through gensim's KeyedVectors: importing gensim alone (0.7 s) takes longer
     than writing the file, and `w2v export` is a command people wait on."""
