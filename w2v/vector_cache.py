@@ -1,13 +1,13 @@
 """A checkpoint's embedding table kept as ``.npy`` beside it, so that the commands that read a finished run's
-vectors (neighbors, eval, export) need neither TensorFlow (5 s to import) nor a checkpoint read.
+vectors (neighbors, eval, export) need neither TensorFlow (seconds to import) nor a checkpoint read.
 
 An entry is ``<checkpoint dir>/vectors/<checkpoint name>.npy``, memory-mapped when read, and a ``.json``
 naming the checkpoint files it was read from (their size and modification time, which a copy that keeps
-times keeps too) and the step. An
-entry is used only while those still describe the checkpoint on disk, so it can never disagree with the
-checkpoint it claims to be: a checkpoint written again under the same name (a run deleted and trained
-again, a file restored from a backup) makes its entry stale, and it is read from the checkpoint anew.
-Entries are written atomically (fileio.replacing), the table first and its description last.
+times keeps too) and the step. An entry is used only while those still describe the checkpoint on disk, so
+it can never disagree with the checkpoint it claims to be: a checkpoint written again under the same name
+(a run deleted and trained again, a file restored from a backup) makes its entry stale, and it is read
+from the checkpoint anew. Entries are written atomically (fileio.replacing), the table first and its
+description last.
 """
 
 from __future__ import annotations
