@@ -99,6 +99,14 @@ def tiny_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+def imported_packages(*args: object, cwd: Path | None = None) -> tuple[int, set[str]]:
+    """Run `python -m w2v ARGS` in a process of its own; its exit code and the top-level packages it imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "w2v", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+    return done.returncode, {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
+                             if line.startswith("import time:")}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

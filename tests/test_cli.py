@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from tests.conftest import planted_corpus
+from tests.conftest import imported_packages, planted_corpus
 from w2v.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,17 +210,6 @@ def test_every_command_says_the_same_about_a_run_that_is_not_there(tmp_path, com
     (line,) = result.stderr.strip().splitlines()
     assert line == f"error: run directory {target}: " + ("does not exist" if what == "missing"
                                                           else "not a w2v run (no config.yaml)")
-
-
-def imported_packages(*args, cwd=None):
-    """Run `python -m w2v ARGS` in a process of its own; its exit code and the top-level packages it imported."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "w2v", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd)
-    return done.returncode, {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
-                             if line.startswith("import time:")}
 
 
 EVERY_COMMAND = [["train", "--config", TINY, "--set", "train.epochs=1", "--name", "x", "--init-from", "{run}"],

@@ -1,11 +1,9 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
 
-from tests.conftest import small_config
+from tests.conftest import imported_packages, small_config
 from w2v import runs, state, trainer, vector_cache
 
 
@@ -78,10 +76,8 @@ def test_the_state_file_is_read_as_tensorflow_reads_it(tmp_path):
 def vectors_seen_by_the_cli(run_dir, tmp_path):
     """The vectors `w2v export --format npy` writes, in a process that must not import TensorFlow."""
     out = tmp_path / "v.npy"
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "w2v", "export", str(run_dir), "--format",
-                           "npy", "-o", str(out)], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    code, imported = imported_packages("export", run_dir, "--format", "npy", "-o", out)
+    assert code == 0
     return np.load(out), imported
 
 
