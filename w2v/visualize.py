@@ -130,7 +130,8 @@ def _leave_fixed(boxes: np.ndarray, moved: np.ndarray, fixed: int, pad: float) -
 
 @dataclass
 class Map:
-    path: Path
+    """What a drawn map shows (written to the path ``render_map`` was given)."""
+
     method: str  # the layout: t-SNE or PCA
     labels: list[str]
     boxes: np.ndarray  # the labels' boxes as drawn (x0, y0, x1, y1 in pixels)
@@ -139,9 +140,9 @@ class Map:
 
 
 def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[int] | None = None,
-               title: str = "", seed: int = 0, legend: list[str] = (), emphasise: list[str] = ()) -> Map:
+               title: str = "", seed: int = 0, legend: list[str] = ()) -> Map:
     """A PNG of ``words`` laid out in 2-D, one colour a group (named by ``legend``), every word labelled;
-    the words of ``emphasise`` (the queries whose neighbours are drawn) as large stars with bold labels."""
+    the words that name the groups (the queries whose neighbours are drawn) as large stars with bold labels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,7 +152,7 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     points, method = layout(unit, seed)
     groups = groups or [0] * len(words)
     fig, ax = plt.subplots(figsize=(12, 12), dpi=100)
-    star = np.array([w in emphasise for w in words], dtype=bool)
+    star = np.isin(words, list(legend))
     colours = np.array([f"C{g % 10}" for g in groups])
     ax.scatter(points[~star, 0], points[~star, 1], s=12, c=colours[~star], alpha=0.8, linewidths=0)
     ax.scatter(points[star, 0], points[star, 1], s=180, c=colours[star], marker="*", edgecolors="black",
@@ -187,7 +188,7 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
     fig.savefig(path, format="png")
     drawn = np.array([t.get_window_extent(renderer).extents for t in texts])
     plt.close(fig)
-    return Map(Path(path), method, [t.get_text() for t in texts], drawn, legend_box,
+    return Map(method, [t.get_text() for t in texts], drawn, legend_box,
                [t.get_text() for t in texts if t.get_fontweight() == "bold"])
 
 
@@ -218,15 +219,14 @@ def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = No
     if unknown:
         notes.append(unknown)
     files = [projector.write(run_dir, table[:rows], vocab.words[:rows])]
-    named = [chosen[groups.index(g)] for g in sorted(set(groups))] if queries else []
     with fileio.replacing(output) as tmp:
         drawn = render_map(table[[vocab.index[w] for w in chosen]], chosen, tmp, groups,
-                           f"{run_dir.name}, step {step}: ", config.run.seed, named, emphasise=named)
-    png = output
-    files.append(png)
+                           f"{run_dir.name}, step {step}: ", config.run.seed,
+                           [chosen[groups.index(g)] for g in sorted(set(groups))] if queries else [])
+    files.append(output)
     summaries = Summaries(run_dir)
     with summaries.writer.as_default(step=step):
-        tf.summary.image("embedding_map", tf.io.decode_png(tf.io.read_file(str(png)))[None])
+        tf.summary.image("embedding_map", tf.io.decode_png(tf.io.read_file(str(output)))[None])
     summaries.flush()
     if tsv_dir is not None:
         try:
