@@ -74,17 +74,14 @@ def tensorflow() -> ModuleType:
     errors."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    if logging.getLogger().isEnabledFor(logging.INFO):
-        with _keras_extras_hidden():
-            import tensorflow as tf
-
-        return tf
-    with _held_stderr() as lines, _keras_extras_hidden():
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)
+    with contextlib.nullcontext([]) if verbose else _held_stderr() as lines, _keras_extras_hidden():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
     for line in lines:
         if not NOISE.match(line):
             print(line, file=sys.stderr)
-    tf.get_logger().setLevel(logging.ERROR)
+    if not verbose:
+        tf.get_logger().setLevel(logging.ERROR)
     return tf
