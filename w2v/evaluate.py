@@ -364,6 +364,20 @@ class Evaluator:
 REPORT = re.compile(r"step-(\d+)\.json")  # the run's own evaluation; others are step-N.<tag>.json
 
 
+def reports(run_dir: Path) -> dict[int, dict[str, float]]:
+    """The metrics of each of a run's own evaluations (``eval/step-N.json``) by step; a file that cannot be
+    read is left out."""
+    found = {}
+    for path in (Path(run_dir) / "eval").glob("step-*.json"):
+        match = REPORT.fullmatch(path.name)
+        if match:
+            try:
+                found[int(match[1])] = json.loads(path.read_text()).get("metrics", {})
+            except (OSError, ValueError, AttributeError):
+                continue
+    return found
+
+
 def save(report: Report, run_dir: Path, tag: str | None = None) -> Path:
     """Write ``eval/step-N.json`` in the run directory (``eval/step-N.<tag>.json`` for an evaluation other
     than the run's own, so that it never replaces the run's standard scores)."""

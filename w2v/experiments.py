@@ -6,7 +6,6 @@ no database or server to keep in sync.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,8 @@ SORT_KEYS = ("name", "status", "step", "loss", "wall", "started")
 
 def latest_metrics(run_dir: Path) -> dict[str, float]:
     """Metrics of the newest eval/step-N.json (by step; the run's own evaluation), or {}."""
-    found = ((p, evaluate.REPORT.fullmatch(p.name)) for p in (Path(run_dir) / "eval").glob("step-*.json"))
-    reports = sorted((int(match[1]), p) for p, match in found if match)
-    if not reports:
-        return {}
-    try:
-        return json.loads(reports[-1][1].read_text()).get("metrics", {})
-    except (OSError, ValueError):
-        return {}
+    reports = evaluate.reports(run_dir)
+    return reports[max(reports)] if reports else {}
 
 
 def describe(run_dir: Path) -> dict[str, Any]:
@@ -92,11 +85,11 @@ def _best(best: dict[str, Any] | None) -> str:
         else "-"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 SHORT = {"accuracy": "acc", "semantic": "sem", "syntactic": "syn", "spearman": "rho", "questions-words": "qw",
@@ -120,13 +113,24 @@ def runs_table(records: list[dict[str, Any]], width: int | None = None) -> str:
              f"{100 * (r['progress'] or 0):.0f}%", _fmt(r["loss"]), f"{r['wall_time_s']:.0f}s"]
             + ([_best(r.get("best"))] if best else []) + [evaluate.shown(m, r["metrics"].get(m)) for m in metric_names]
             for r in records]
-    table = _table(header, rows)
+    table = format_table(header, rows)
     columns, least = len(header), len(fixed) + best
     while width is not None and columns > least and max(len(line) for line in table.splitlines()) > width:
         columns -= 1
-        table = _table(header[:columns], [row[:columns] for row in rows])
+        table = format_table(header[:columns], [row[:columns] for row in rows])
     hidden = len(header) - columns
     return table + (f"\n({hidden} more metric columns: --wide shows them)" if hidden else "")
+
+
+def names(run_dirs: list[Path]) -> list[str]:
+    """Short names that tell the runs apart: each one's last path components, as few as make them distinct
+    (``exp1``; ``sweepA/seed-1`` beside ``sweepB/seed-1``)."""
+    parts = [Path(d).resolve().parts for d in run_dirs]
+    for n in range(1, max(len(p) for p in parts) + 1):
+        tails = ["/".join(p[-n:]) for p in parts]
+        if len(set(tails)) == len(tails):
+            return tails
+    return [str(d) for d in run_dirs]  # the same run given twice
 
 
 def compare(run_dirs: list[Path]) -> dict[str, Any]:
@@ -134,7 +138,7 @@ def compare(run_dirs: list[Path]) -> dict[str, Any]:
     if len(run_dirs) < 2:
         raise W2VError("compare: give at least two run directories")
     configs = [config_lib.to_dict(runs.load_config(d)) for d in run_dirs]
-    names = [Path(d).name for d in run_dirs]
+    labels = names(run_dirs)
     differing = {}
     for section in configs[0]:
         for key in configs[0][section]:
@@ -146,7 +150,7 @@ def compare(run_dirs: list[Path]) -> dict[str, Any]:
     metrics = {"status": [r["status"] for r in records], "step": [r["step"] for r in records],
                "loss": [r["loss"] for r in records], "wall_time_s": [r["wall_time_s"] for r in records]}
     metrics.update({m: [r["metrics"].get(m) for r in records] for m in metric_names})
-    return {"runs": names, "config": differing, "metrics": metrics}
+    return {"runs": labels, "config": differing, "metrics": metrics}
 
 
 def compare_table(comparison: dict[str, Any]) -> str:
@@ -158,4 +162,4 @@ def compare_table(comparison: dict[str, Any]) -> str:
     rows.append(["--"] + ["" for _ in comparison["runs"]])
     rows += [[k.removeprefix("eval/")] + [evaluate.shown(k, v) if k.startswith("eval/") else _fmt(v) for v in vs]
              for k, vs in comparison["metrics"].items()]
-    return _table(header, rows)
+    return format_table(header, rows)

@@ -25,6 +25,7 @@ from w2v import meta as meta_lib
 from w2v.errors import W2VError
 
 SWEEP_FILE = "sweep.json"
+SEEDS_DIR = "seeds"  # TensorBoard runs of the settings' means over seeds
 
 
 @dataclass
@@ -51,9 +52,20 @@ def _slug(overrides: list[str]) -> str:
     return "_".join(o.split(".", 1)[-1].replace("=", "-").replace("/", "-") for o in overrides)
 
 
-def plan(config_path: Path, grid: list[str], overrides: list[str], name: str | None = None) -> tuple[Path, list[Trial]]:
-    """The sweep directory and its trials; every combination is validated before anything runs."""
+def seed_axis(base_seed: int, seeds: int, grid: list[str]) -> str:
+    """``run.seed=S,S+1,...``: ``seeds`` seeds from the config's own, as a grid axis."""
+    if any(key == "run.seed" for key, _ in parse_grid(grid)):
+        raise W2VError("sweep: give the seeds with --seeds N or with --grid run.seed=..., not both")
+    return "run.seed=" + ",".join(str(base_seed + i) for i in range(seeds))
+
+
+def plan(config_path: Path, grid: list[str], overrides: list[str], name: str | None = None,
+         seeds: int | None = None) -> tuple[Path, list[Trial]]:
+    """The sweep directory and its trials (``seeds``: each combination with that many seeds, the config's
+    run.seed and the next ones); every combination is validated before anything runs."""
     base = config_lib.load(config_path, overrides)
+    if seeds:
+        grid = list(grid) + [seed_axis(base.run.seed, seeds, grid)]
     axes = parse_grid(grid)
     digest = hashlib.sha1(json.dumps([str(config_path), grid, overrides]).encode()).hexdigest()[:8]
     root = Path(base.run.output_dir).expanduser() / (name or f"{Path(config_path).stem}-sweep-{digest}")
@@ -87,11 +99,11 @@ def _run(config_path: Path, overrides: list[str], trial: Trial) -> Trial:
 
 def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), parallel: int = 1,
               name: str | None = None, report: Callable[[str], None] = lambda line: None,
-              every: float = 10.0) -> tuple[Path, list[Trial]]:
+              every: float = 10.0, seeds: int | None = None) -> tuple[Path, list[Trial]]:
     """Run every trial not yet done; returns the sweep directory and the trials with their status.
     ``report`` hears which trial starts and how it ended, and every ``every`` seconds how far the
-    running ones are."""
-    root, trials = plan(Path(config_path), grid, list(overrides), name)
+    running ones are. Settings run with several seeds get their mean ± std in TensorBoard (``seeds/``)."""
+    root, trials = plan(Path(config_path), grid, list(overrides), name, seeds)
     root.mkdir(parents=True, exist_ok=True)
     previous = {t["name"]: t for t in _read_sweep(root)}
     for trial in trials:
@@ -132,6 +144,11 @@ def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), par
     finally:
         done.set()
     _write_sweep(root, trials)
+    completed = [t.run_dir for t in trials if t.status == "completed"]
+    if completed:
+        from w2v import seeds as seeds_lib
+
+        seeds_lib.write_summaries(root / SEEDS_DIR, seeds_lib.group(completed))
     return root, trials
 
 
