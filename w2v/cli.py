@@ -44,6 +44,30 @@ class RunDir(click.ParamType):
 
 
 RUN = RunDir()
+
+
+class RunsOrSweep(click.ParamType):
+    """A run directory (as RunDir takes it), or a sweep directory: the runs it holds."""
+
+    name = "run|sweep"
+
+    def convert(self, value: str | Path, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[Path, ...]:
+        from w2v import runs
+
+        path = runs.find(value)
+        if (path / "sweep.json").exists() and not (path / runs.CONFIG).exists():
+            from w2v import experiments
+
+            members = experiments.find_runs(path)
+            if not members:
+                raise W2VError(f"sweep {path}: holds no runs yet")
+            return tuple(members)
+        runs.check_run(path)
+        return (path,)
+
+
+RUNS = RunsOrSweep()
 CHECKPOINT = click.option("--checkpoint", default=None, metavar="best|PATH",
                           help="Which checkpoint: best (kept by checkpoint.keep_best) or a path prefix (default: the "
                                "latest).")
@@ -280,39 +304,78 @@ def runs_command(root: str, sort: str, status: str | None, as_json: bool, wide: 
 
 
 @cli.command()
-@click.argument("run_dirs", nargs=-1, type=RUN)
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare(run_dirs: tuple[Path, ...], as_json: bool) -> None:
-    """Config keys that differ and metrics, side by side."""
+@click.argument("run_dirs", nargs=-1, type=RUNS)
+@click.option("--words", default="", metavar="W1,W2,...", help="Compare what the runs learned for these words: "
+              "nearest neighbours in each run, their overlap and (two runs) the aligned cosine.")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Compare what the runs learned for their N most "
+              "frequent shared words: two runs, the words that moved most and least; more, the least and most "
+              "stable neighbours.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours per word.")
+@click.option("--show", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Words listed at each end of the --top ranking.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (with every seed's value).")
+def compare(run_dirs: tuple[tuple[Path, ...], ...], words: str, top: int | None, k: int, show: int,
+            as_json: bool) -> None:
+    """Runs (or a sweep's runs) side by side: the config keys that differ and the metrics, settings run
+    with several seeds as mean ± std; with --words or --top, what the runs learned word by word."""
     import json
 
-    from w2v import experiments
+    from w2v import experiments, seeds
 
-    comparison = experiments.compare(list(run_dirs))
-    click.echo(json.dumps(comparison, indent=2) if as_json else experiments.compare_table(comparison))
+    paths = [path for paths in run_dirs for path in paths]
+    asked = [w.strip() for w in words.split(",") if w.strip()]
+    if asked and top:
+        raise W2VError("compare: give --words or --top, not both")
+    if asked or top:
+        from w2v import drift
+
+        comparison = drift.compare([_vectors(p, None)[0] for p in paths], experiments.names(paths), asked or None,
+                                   top, k)
+        groups = seeds.group(paths)
+        if len(groups) > 1 and len(paths) > 2:
+            click.echo(f"note: these runs are {len(groups)} settings, not one setting's seeds: "
+                       f"stability over them mixes what the settings change", err=True)
+        click.echo(json.dumps(comparison.to_json(), indent=2) if as_json else drift.table(comparison, show))
+        return
+    comparison = experiments.compare(paths)
+    groups = seeds.group(paths)
+    if seeds.repeated(groups):
+        comparison["seeds"] = seeds.to_json(groups)
+    click.echo(json.dumps(comparison, indent=2) if as_json else
+               seeds.table(groups) if seeds.repeated(groups) else experiments.compare_table(comparison))
 
 
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True, help="YAML config file.")
-@click.option("--grid", multiple=True, required=True, metavar="KEY=V1,V2", help="A swept key and its values "
+@click.option("--grid", multiple=True, metavar="KEY=V1,V2", help="A swept key and its values "
               "(repeatable; the sweep is their product).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every run.")
+@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Run each combination with N seeds (run.seed "
+              "and the next N-1): metrics as mean ± std over them.")
 @click.option("--parallel", default=1, show_default=True, type=click.IntRange(min=1), help="Runs at a time.")
 @click.option("--name", default=None, help="Sweep directory name (default: derived from config and grid).")
-def sweep(config_path: str, grid: tuple[str, ...], overrides: tuple[str, ...], parallel: int,
+def sweep(config_path: str, grid: tuple[str, ...], overrides: tuple[str, ...], seeds: int | None, parallel: int,
           name: str | None) -> None:
-    """Run a grid of overrides as separate runs; re-running skips what is done. Exit code 1 when a run failed."""
+    """Run a grid of overrides as separate runs; re-running skips what is done. Exit code 1 when a run failed.
+    Settings run with several seeds (--seeds, or run.seed in the grid) are summed up as mean ± std, in the
+    printed table and in TensorBoard (SWEEP/seeds)."""
     from w2v import experiments
+    from w2v import seeds as seeds_lib
     from w2v import sweep as sweep_lib
 
+    if not grid and not seeds:
+        raise W2VError("sweep: give --grid KEY=V1,V2 (repeatable), --seeds N, or both")
     root, trials = sweep_lib.run_sweep(Path(config_path), list(grid), list(overrides), parallel, name,
-                             report=lambda line: click.echo(line, err=True))
+                                       report=lambda line: click.echo(line, err=True), seeds=seeds)
     click.echo(f"sweep {root}: {sum(t.status == 'completed' for t in trials)} completed, "
                f"{sum(t.status == 'failed' for t in trials)} failed")
     for t in trials:
         if t.status == "failed":
             click.echo(f"  failed {t.name}: {t.error}")
     click.echo(experiments.runs_table(sweep_lib.records(trials)))
+    groups = seeds_lib.group([t.run_dir for t in trials if t.status == "completed"])
+    if seeds_lib.repeated(groups):
+        click.echo("\nover seeds:\n" + seeds_lib.table(groups))
     if any(t.status == "failed" for t in trials):
         sys.exit(1)  # scripts and CI must see that a combination failed
 
