@@ -27,6 +27,7 @@ bench: install
 	$(BIN)/python benchmarks/memory_scaling.py
 	$(BIN)/python benchmarks/phrases_vs_gensim.py
 	$(BIN)/python benchmarks/cli_latency.py
+	$(BIN)/python benchmarks/alignment_speed.py
 
 lint: install
 	$(BIN)/ruff check w2v tests benchmarks
