@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -116,24 +115,9 @@ def _report(result) -> None:
 def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_dir: str | None,
           init_from: Path | None, quiet: bool) -> None:
     """Train a new run from a config file."""
-    from w2v import config as config_lib
-    from w2v import pretokenize, runs
+    from w2v import api
 
-    overrides = list(overrides) + ([f"run.name={name}"] if name else []) + \
-        ([f"init.from_run={init_from}"] if init_from else [])
-    config = config_lib.load(config_path, overrides)
-    with runs.new_run_dir(config, config_path, list(overrides), run_dir) as target:
-        # One process writes the run (no cluster): a taken directory is refused at once, then a new corpus is
-        # tokenised while TensorFlow loads.
-        alone = config.distribute.strategy in ("default", "mirrored")
-        if alone:
-            runs.check_new(target, config)
-        with pretokenize.alongside(config.data, progress=not quiet) if alone else contextlib.nullcontext():
-            _tensorflow()
-        from w2v import trainer
-
-        result = trainer.train(config, target, show_progress=not quiet, overrides=overrides)
-    _report(result)
+    _report(api.train(config_path, overrides, name, run_dir, init_from, progress=not quiet))
 
 
 @cli.command("config")
@@ -158,10 +142,9 @@ def config_command(config_path: str | None, overrides: tuple[str, ...]) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def resume(run_dir: Path, overrides: tuple[str, ...], quiet: bool) -> None:
     """Continue a run from its latest checkpoint."""
-    _tensorflow()
-    from w2v import trainer
+    from w2v import api
 
-    _report(trainer.resume(run_dir, list(overrides), show_progress=not quiet))
+    _report(api.resume(run_dir, overrides, progress=not quiet))
 
 
 def _vectors(run_dir: Path, checkpoint: str | None):

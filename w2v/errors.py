@@ -7,3 +7,11 @@ class W2VError(Exception):
     The message must name the offending file, key or value; the CLI prints it on one line
     and exits with code 2, without a traceback unless ``--debug`` is given.
     """
+
+
+class UnknownWord(W2VError, KeyError):
+    """A word the vocabulary lacks: a W2VError for the command line, a KeyError for code that looks words up
+    as in a dict (or in gensim's KeyedVectors)."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)  # KeyError's own would quote the message

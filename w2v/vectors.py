@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from w2v.errors import W2VError
+from w2v.errors import UnknownWord, W2VError
 
 
 @dataclass
@@ -41,11 +41,11 @@ class Vectors:
         spelling wins, as in gensim."""
         return {w.upper(): i for i, w in reversed(list(enumerate(self.words[:restrict])))}
 
-    def unknown(self, word: str) -> W2VError:
+    def unknown(self, word: str) -> UnknownWord:
         """An error naming an unknown word and the closest known spellings."""
         close = difflib.get_close_matches(word, self.words[:100000], n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        return W2VError(f"word {word!r} is not in the vocabulary{hint}")
+        return UnknownWord(f"word {word!r} is not in the vocabulary{hint}")
 
     def id(self, word: str) -> int:
         """The row of a query word (lowercased first when the corpus was), or a W2VError naming it."""
