@@ -223,17 +223,18 @@ def neighbors(run_dir: Path, words: tuple[str, ...], k: int, analogy: tuple[str,
 @click.option("-o", "--output", required=True, type=click.Path(), help="File to write.")
 @CHECKPOINT
 def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None:
-    """Write a run's vectors for other tools (gensim, word2vec.c, numpy); a subword model's n-gram table
-    too (OUTPUT.ngrams.npy and .json), to give unseen words vectors; and a card beside them (OUTPUT.card.json
-    and .card.md): corpus, vocabulary, config, step, latest evaluation, versions, how to load them."""
+    """Write a run's vectors for other tools (gensim, word2vec.c, numpy, fastText); a subword model's n-gram
+    table too (OUTPUT.ngrams.npy and .json; inside the .bin for fasttext), to give unseen words vectors; and a
+    card beside them (OUTPUT.card.json and .card.md): corpus, vocabulary, config, step, latest evaluation,
+    versions, how to load them."""
     from w2v import export as export_lib
     from w2v import model_card, runs
 
     e = runs.read_embedding(run_dir, checkpoint)
-    written = export_lib.export(e.vocab.words, e.vectors, fmt, Path(output), e.vocab.counts)
-    about = model_card.card(run_dir, fmt, written, e.step, runs.checkpoint_path(run_dir, checkpoint),
-                            len(e.vocab.words), e.vectors.shape[1])
-    if e.ngrams is not None:
+    path = runs.checkpoint_path(run_dir, checkpoint)
+    written = export_lib.export(e.vocab.words, e.vectors, fmt, Path(output), e.vocab.counts, run_dir, path)
+    about = model_card.card(run_dir, fmt, written, e.step, path, len(e.vocab.words), e.vectors.shape[1])
+    if e.ngrams is not None and not FORMATS[fmt].whole_model:
         written += export_lib.ngram_table(Path(output), e.ngrams, e.settings)
     written += model_card.write(Path(output), about)
     for path in written:

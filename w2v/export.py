@@ -1,5 +1,6 @@
 """Vectors out to the rest of the ecosystem, one registry entry a format: word2vec text and binary
-(word2vec.c's format, which gensim and fastText load), .npy with a vocabulary TSV, and TSV.
+(word2vec.c's format, which gensim and fastText load), .npy with a vocabulary TSV, TSV, and a subword run as
+fastText's own binary model.
 
 Every file is written under a temporary name beside its target and renamed into place, so a failed
 export never leaves a half-written file; exports get the permissions any new file gets (the umask).
@@ -18,14 +19,26 @@ from w2v import fileio, subwords
 from w2v.errors import W2VError
 
 
-def _word2vec(binary: bool) -> Callable[[Path, list[str], np.ndarray, np.ndarray], list[Path]]:
+@dataclass
+class Source:
+    """What is exported: the words (most frequent first), their vectors and counts; and for the formats that
+    hold a whole model (fastText's), the run and checkpoint they come from."""
+
+    words: list[str]
+    vectors: np.ndarray
+    counts: np.ndarray
+    run_dir: Path | None = None
+    checkpoint: str | None = None
+
+
+def _word2vec(binary: bool) -> Callable[[Path, Source], list[Path]]:
     """word2vec.c's format, which word2vec.c, gensim (``load_word2vec_format``) and fastText read: a header
     "V D", then a line a word, in the vocabulary's order: the word, a space and its floats, as text with 9
     significant digits (enough to give every float32 back exactly) or as little-endian float32 bytes.
     Written here rather than through gensim's KeyedVectors: importing gensim alone (0.7 s) takes longer
     than writing the file, and `w2v export` is a command people wait on."""
-    def write(output: Path, words: list[str], vectors: np.ndarray, counts: np.ndarray) -> list[Path]:
-        vectors = np.asarray(vectors, dtype="<f4")
+    def write(output: Path, source: Source) -> list[Path]:
+        words, vectors = source.words, np.asarray(source.vectors, dtype="<f4")
         row_text = " ".join(["%.9g"] * vectors.shape[1])
         with fileio.replacing(output) as tmp, open(tmp, "wb") as f:
             f.write(f"{len(words)} {vectors.shape[1]}\n".encode())
@@ -37,24 +50,38 @@ def _word2vec(binary: bool) -> Callable[[Path, list[str], np.ndarray, np.ndarray
     return write
 
 
-def _npy(output: Path, words: list[str], vectors: np.ndarray, counts: np.ndarray) -> list[Path]:
+def _npy(output: Path, source: Source) -> list[Path]:
     vocab_path = output.with_suffix(".vocab.tsv")
     with fileio.replacing(output) as tmp, open(tmp, "wb") as f:
-        np.save(f, vectors.astype(np.float32))
-    fileio.write_text(vocab_path, "".join(f"{w}\t{int(c)}\n" for w, c in zip(words, counts, strict=True)))
+        np.save(f, source.vectors.astype(np.float32))
+    fileio.write_text(vocab_path, "".join(f"{w}\t{int(c)}\n" for w, c in zip(source.words, source.counts,
+                                                                              strict=True)))
     return [output, vocab_path]
 
 
-def _tsv(output: Path, words: list[str], vectors: np.ndarray, counts: np.ndarray) -> list[Path]:
+def _tsv(output: Path, source: Source) -> list[Path]:
     with fileio.replacing(output) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(w + "\t" + "\t".join(f"{x:.6g}" for x in v) + "\n" for w, v in zip(words, vectors, strict=True))
+        f.writelines(w + "\t" + "\t".join(f"{x:.6g}" for x in v) + "\n"
+                     for w, v in zip(source.words, source.vectors, strict=True))
     return [output]
+
+
+def _fasttext(output: Path, source: Source) -> list[Path]:
+    """fastText's .bin, and its .vec (the words' vectors as word2vec text) beside it, as fastText writes."""
+    from w2v import fasttext_bin
+
+    if source.run_dir is None or source.checkpoint is None:
+        raise W2VError("export format fasttext: exports a run's whole model (give a run, not vectors alone)")
+    vec = output.with_suffix(".vec")
+    return fasttext_bin.write(output, source.run_dir, source.checkpoint, source.counts) + _word2vec(False)(vec,
+                                                                                                          source)
 
 
 @dataclass(frozen=True)
 class Format:
     help: str
-    write: Callable[[Path, list[str], np.ndarray, np.ndarray], list[Path]]
+    write: Callable[[Path, Source], list[Path]]
+    whole_model: bool = False  # the n-gram table is part of the file (no OUTPUT.ngrams.* beside it)
 
 
 FORMATS: dict[str, Format] = {
@@ -63,6 +90,8 @@ FORMATS: dict[str, Format] = {
     "word2vec-binary": Format("word2vec.c binary", _word2vec(binary=True)),
     "npy": Format("a float32 .npy matrix, and a .vocab.tsv beside it (word, count)", _npy),
     "tsv": Format("one line a word: the word, then its vector, tab-separated", _tsv),
+    "fasttext": Format("fastText's binary model for a subword run (fasttext.load_model, gensim's "
+                       "load_facebook_vectors), and its .vec", _fasttext, whole_model=True),
 }
 
 
@@ -80,9 +109,10 @@ def ngram_table(output: Path, rows: np.ndarray, settings: subwords.Settings) -> 
     return [table, about]
 
 
-def export(words: list[str], vectors: np.ndarray, fmt: str, output: Path,
-           counts: np.ndarray | None = None) -> list[Path]:
-    """Write vectors in ``fmt``; returns the files written."""
+def export(words: list[str], vectors: np.ndarray, fmt: str, output: Path, counts: np.ndarray | None = None,
+           run_dir: Path | None = None, checkpoint: str | None = None) -> list[Path]:
+    """Write vectors in ``fmt`` (a whole-model format also reads the run's checkpoint); returns the files
+    written."""
     output = Path(output)
     if fmt not in FORMATS:
         raise W2VError(f"export format {fmt!r}: not one of {', '.join(FORMATS)}")
@@ -92,6 +122,6 @@ def export(words: list[str], vectors: np.ndarray, fmt: str, output: Path,
         raise W2VError(f"output {output}: is a directory")
     counts = counts if counts is not None else np.arange(len(words), 0, -1)
     try:
-        return FORMATS[fmt].write(output, words, vectors, counts)
+        return FORMATS[fmt].write(output, Source(words, vectors, counts, run_dir, checkpoint))
     except OSError as e:
         raise W2VError(f"output {output}: cannot be written ({e.strerror})") from None

@@ -26,6 +26,8 @@ LOADERS = {
     "npy": "import numpy as np; matrix = np.load('{file}'); "
            "words = [line.split('\\t')[0] for line in open('{vocab}', encoding='utf-8')]",
     "tsv": "rows = [line.rstrip('\\n').split('\\t') for line in open('{file}', encoding='utf-8')]",
+    "fasttext": "import fasttext; model = fasttext.load_model('{file}')  # or gensim.models.fasttext."
+                "load_facebook_vectors('{file}')",
 }
 
 
