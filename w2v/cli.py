@@ -168,9 +168,13 @@ def _vectors(run_dir: Path, checkpoint: str | None):
                    f"{EvalConfig().restrict} unless set).")
 @click.option("--method", type=click.Choice(["add", "mul"]), default=None,
               help="3CosAdd or 3CosMul (default: the run's eval.method, add unless set).")
+@click.option("--suite", type=click.Choice(["none", "standard"]), default=None,
+              help="standard: the field's sets too (MEN, Rare Words, SimVerb, MTurk-771, RG-65, WS-353 sim/rel, MSR, "
+                   "BATS), fetched on first use (default: the run's eval.suite).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str, ...],
-                 similarity_files: tuple[str, ...], restrict: int | None, method: str | None, as_json: bool) -> None:
+                 similarity_files: tuple[str, ...], restrict: int | None, method: str | None, suite: str | None,
+                 as_json: bool) -> None:
     """Score a run's vectors on analogy and word-similarity benchmarks (by default the run's own evaluation,
     its config's eval.* keys: its report is eval/step-N.json; any other is kept beside it as
     eval/step-N.<tag>.json)."""
@@ -178,14 +182,16 @@ def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str
 
     from w2v import evaluate, runs
 
-    settings = runs.load_config(run_dir).eval
+    config = runs.load_config(run_dir)
+    settings = config.eval
     own_analogies, own_similarity = evaluate.configured_files(settings.analogies, settings.similarity)
     analogies, similarity = evaluate.requested_files(list(analogy_files), list(similarity_files), own_analogies,
                                                      own_similarity)
-    evaluator = evaluate.Evaluator(analogies, similarity, restrict or settings.restrict, method or settings.method)
+    evaluator = evaluate.Evaluator(analogies, similarity, restrict or settings.restrict, method or settings.method,
+                                   suite or settings.suite, config.data.cache_dir)
     vectors, step = _vectors(run_dir, checkpoint)
     report = evaluator(vectors, step)
-    own = evaluate.setting(own_analogies, own_similarity, settings.restrict, settings.method)
+    own = evaluate.setting(own_analogies, own_similarity, settings.restrict, settings.method, settings.suite)
     evaluate.record(report, run_dir, tag=evaluator.tag(own))
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
 

@@ -102,6 +102,7 @@ class AnalogyResult:
     # (unseen: from its n-grams) included.
     correct_all: int | None = None
     total_all: int | None = None
+    per_section: bool = False  # each section's accuracy is a metric too (BATS's four categories)
 
     @property
     def accuracy(self) -> float:
@@ -175,6 +176,36 @@ def analogies(vectors: Vectors, questions: list[Question], restrict: int = 30000
     return result
 
 
+def bats(vectors: Vectors, questions: list[tuple[str, tuple[str, str, str], list[str]]], restrict: int = 30000,
+         method: str = "add", file: str = "", batch: int = 512) -> AnalogyResult:
+    """BATS's questions (category, (a, a′, b), b′'s accepted answers; see ``eval_suite.bats_questions``)
+    answered over the top ``restrict`` words: right when the answer is any accepted one among them. A question
+    is asked when a, a′ and b are among them and so is one of its answers. Sections: the categories, the two
+    of morphology counted as syntactic (``gram-``)."""
+    lookup = vectors.upper_index(restrict)
+    asked = [(category, [lookup[w.upper()] for w in words], {lookup[a.upper()] for a in answers if a.upper() in lookup})
+             for category, words, answers in questions
+             if all(w.upper() in lookup for w in words) and any(a.upper() in lookup for a in answers)]
+    result = AnalogyResult(file, method, restrict, 0, len(asked), len(questions) - len(asked), per_section=True)
+    if not asked:
+        return result
+    ids = np.array([words for _, words, _ in asked])
+    unit = vectors.unit
+    predicted = _answers(unit[:restrict], unit[ids[:, 0]], unit[ids[:, 1]], unit[ids[:, 2]], ids, method, batch)
+    for (category, _, answers), guess in zip(asked, predicted, strict=True):
+        section = bats_section(category)
+        hit = int(guess in answers)
+        result.correct += hit
+        c, t = result.sections.get(section, (0, 0))
+        result.sections[section] = (c + hit, t + 1)
+    return result
+
+
+def bats_section(category: str) -> str:
+    """A BATS category as a report section: ``gram-inflectional_morphology`` (syntactic), ``encyclopedic_semantics``."""
+    return ("gram-" if "morphology" in category else "") + category.split("_", 1)[1]
+
+
 @dataclass
 class SimilarityResult:
     file: str
@@ -222,6 +253,15 @@ class Report:
     step: int
     analogies: list[AnalogyResult]
     similarity: list[SimilarityResult]
+    summary: bool = False  # a suite of sets: their mean analogy accuracy and mean Spearman too
+
+    def means(self) -> tuple[float, float]:
+        """The mean accuracy over the analogy sets and the mean Spearman over the similarity sets (sets with
+        no score left out; NaN when none has one)."""
+        def mean(values: list[float]) -> float:
+            scored = [v for v in values if not math.isnan(v)]
+            return sum(scored) / len(scored) if scored else math.nan
+        return mean([r.accuracy for r in self.analogies]), mean([r.spearman for r in self.similarity])
 
     def scalars(self) -> dict[str, float]:
         """Flat metric names for TensorBoard and run tables."""
@@ -233,10 +273,15 @@ class Report:
             out[f"eval/{name}/syntactic"] = r.part(True)
             if r.accuracy_all is not None:
                 out[f"eval/{name}/accuracy_all"] = r.accuracy_all
+            if r.per_section:
+                out.update({f"eval/{name}/{section}": c / t if t else math.nan
+                            for section, (c, t) in r.sections.items()})
         for r in self.similarity:
             out[f"eval/{Path(r.file).stem}/spearman"] = r.spearman
             if r.spearman_all is not None:
                 out[f"eval/{Path(r.file).stem}/spearman_all"] = r.spearman_all
+        if self.summary:
+            out["eval/summary/accuracy"], out["eval/summary/spearman"] = self.means()
         return out
 
     def to_json(self) -> dict:
@@ -270,6 +315,11 @@ class Report:
                 lines.append(f"    with the unseen words' vectors from their n-grams: Spearman "
                              f"{shown('spearman', r.spearman_all)} "
                              f"over all {r.pairs + r.skipped} pairs")
+        if self.summary:
+            accuracy, spearman = self.means()
+            lines.append(f"  summary: mean analogy accuracy {shown('accuracy', accuracy)} over "
+                         f"{len(self.analogies)} sets, mean Spearman {shown('spearman', spearman)} over "
+                         f"{len(self.similarity)} sets")
         return "\n".join(lines)
 
 
@@ -316,21 +366,34 @@ def metric_name(name: str) -> str:
     return "eval/" + name.removeprefix("eval/")
 
 
-def setting(analogy_files: list[Path], similarity_files: list[Path], restrict: int, method: str) -> str:
-    """What an evaluation is (its files, restrict and method): two with the same setting give the same report."""
-    return json.dumps([sorted(str(Path(f).resolve()) for f in analogy_files),
-                       sorted(str(Path(f).resolve()) for f in similarity_files), restrict, method])
+def setting(analogy_files: list[Path], similarity_files: list[Path], restrict: int, method: str,
+            suite: str = "none") -> str:
+    """What an evaluation is (its files, restrict, method and suite): two with the same setting give the same
+    report."""
+    chosen = [sorted(str(Path(f).resolve()) for f in analogy_files),
+              sorted(str(Path(f).resolve()) for f in similarity_files), restrict, method]
+    return json.dumps(chosen + ([suite] if suite != "none" else []))
 
 
 class Evaluator:
-    """Evaluation files read and checked once, then applied to any vectors (periodic evaluation)."""
+    """Evaluation files read and checked once, then applied to any vectors (periodic evaluation). With
+    ``suite="standard"`` the field's sets too (``eval_suite``, fetched into ``cache_dir`` on first use): their
+    similarity sets and MSR beside the files given, BATS with 3CosAdd and 3CosMul, and a summary."""
 
     def __init__(self, analogy_files: list[Path], similarity_files: list[Path], restrict: int = 30000,
-                 method: str = "add") -> None:
+                 method: str = "add", suite: str = "none", cache_dir: str | Path = "~/.cache/w2v") -> None:
+        self.setting = setting(analogy_files, similarity_files, restrict, method, suite)
+        self.bats: list = []
+        if suite == "standard":
+            from w2v import eval_suite
+
+            analogy_files = list(analogy_files) + [eval_suite.msr_file(cache_dir)]
+            similarity_files = list(similarity_files) + eval_suite.similarity_files(cache_dir)
+            self.bats = eval_suite.bats_questions(eval_suite.bats(cache_dir))
+        self.suite = suite
         self.questions = [(f, read_analogies(f)) for f in analogy_files]
         self.pairs = [(f, read_pairs(f)) for f in similarity_files]
         self.restrict, self.method = restrict, method
-        self.setting = setting(analogy_files, similarity_files, restrict, method)
 
     def tag(self, own: str) -> str | None:
         """None when this is the run's ``own`` evaluation (the ``setting`` of its config's), else a short
@@ -341,9 +404,16 @@ class Evaluator:
 
     def metrics(self) -> list[str]:
         """The metric names its reports hold (``eval/<file stem>/<measure>``)."""
-        empty = Report(0, [AnalogyResult(str(f), self.method, self.restrict, 0, 0, 0) for f, _ in self.questions],
-                       [SimilarityResult(str(f), math.nan, math.nan, 0, 0) for f, _ in self.pairs])
+        sections = {bats_section(category): (0, 0) for category, _, _ in self.bats}
+        empty = Report(0, [AnalogyResult(str(f), self.method, self.restrict, 0, 0, 0) for f, _ in self.questions]
+                       + [AnalogyResult(name, m, self.restrict, 0, 0, 0, dict(sections), per_section=True)
+                          for name, m in self._bats_methods()],
+                       [SimilarityResult(str(f), math.nan, math.nan, 0, 0) for f, _ in self.pairs],
+                       summary=self.suite != "none")
         return list(empty.scalars())
+
+    def _bats_methods(self) -> list[tuple[str, str]]:
+        return [("bats-3cosadd", "add"), ("bats-3cosmul", "mul")] if self.bats else []
 
     def metric(self, key: str, name: str) -> str:
         """The full name of the metric config key ``key`` names (with or without ``eval/``); a W2VError
@@ -357,8 +427,9 @@ class Evaluator:
         return full
 
     def __call__(self, vectors: Vectors, step: int) -> Report:
-        return Report(step, [analogies(vectors, q, self.restrict, self.method, str(f)) for f, q in self.questions],
-                      [similarity(vectors, p, file=str(f)) for f, p in self.pairs])
+        return Report(step, [analogies(vectors, q, self.restrict, self.method, str(f)) for f, q in self.questions]
+                      + [bats(vectors, self.bats, self.restrict, m, name) for name, m in self._bats_methods()],
+                      [similarity(vectors, p, file=str(f)) for f, p in self.pairs], summary=self.suite != "none")
 
 
 REPORT = re.compile(r"step-(\d+)\.json")  # the run's own evaluation; others are step-N.<tag>.json

@@ -162,6 +162,10 @@ class EvalConfig:
                            "SimLex-999; none: skip.")
     restrict: int = _opt(30000, "Answer analogies from this many most frequent words.", lo=1)
     method: str = _opt("add", "Analogy method: add (3CosAdd) or mul (3CosMul).", choices=("add", "mul"))
+    suite: str = _opt("none", "standard: the field's sets too (MEN, Rare Words, SimVerb-3500, MTurk-771, RG-65, "
+                      "WS-353 sim/rel, MSR, BATS 3.0 by 3CosAdd and 3CosMul), downloaded on first use into "
+                      "data.cache_dir/eval-suite and checked by SHA-256; none: only the files above.",
+                      choices=("none", "standard"))
     early_stop: str | None = _opt(None, "Stop the run (status completed, reason recorded) when this evaluation "
                                   "metric has not improved for eval.patience evaluations. Needs "
                                   "eval.every_n_steps.")

@@ -81,7 +81,8 @@ def make_evaluator(config: Config) -> evaluate.Evaluator | None:
     if config.eval.every_n_steps == 0:
         return None
     analogy_files, similarity_files = evaluate.configured_files(config.eval.analogies, config.eval.similarity)
-    evaluator = evaluate.Evaluator(analogy_files, similarity_files, config.eval.restrict, config.eval.method)
+    evaluator = evaluate.Evaluator(analogy_files, similarity_files, config.eval.restrict, config.eval.method,
+                                   config.eval.suite, config.data.cache_dir)
     for key, name in config_lib.watched_metrics(config).items():
         evaluator.metric(key, name)
     return evaluator
