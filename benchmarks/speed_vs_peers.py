@@ -63,18 +63,25 @@ def eval_files() -> tuple[list[Path], list[Path]]:
     return evaluate.default_files()
 
 
+SUITE = False  # --suite: every side scored on the field's evaluation suite too (w2v eval --suite standard)
+
+
 def score(words: list[str], vectors, unseen=None) -> dict:
     """Analogy accuracy and similarity Spearman; with ``unseen`` (subword models: a word's vector from its
-    n-grams), also the Spearman over every pair, words outside the vocabulary included."""
+    n-grams), also the Spearman over every pair, words outside the vocabulary included; with ``SUITE``, every
+    metric of the evaluation suite."""
     from w2v import evaluate
 
     analogy_files, similarity_files = eval_files()
-    report = evaluate.Evaluator(analogy_files, similarity_files)(evaluate.Vectors(words, vectors, True, unseen), 0)
+    chosen = evaluate.Vectors(words, vectors, True, unseen)
+    report = evaluate.Evaluator(analogy_files, similarity_files)(chosen, 0)
     ws, simlex = report.similarity
     analogy = report.analogies[0]
+    suite = evaluate.Evaluator([], [], suite="standard")(chosen, 0).scalars() if SUITE else {}
     return {"analogy": analogy.accuracy, "ws353": ws.spearman, "simlex": simlex.spearman,
             "analogy_all": analogy.accuracy_all, "analogy_total_all": analogy.total_all, "analogy_total": analogy.total,
-            "ws353_all": ws.spearman_all, "simlex_all": simlex.spearman_all, "skipped": ws.skipped + simlex.skipped}
+            "ws353_all": ws.spearman_all, "simlex_all": simlex.spearman_all, "skipped": ws.skipped + simlex.skipped,
+            "suite": suite}
 
 
 def w2v_config(args: argparse.Namespace, cache: str, hogwild: bool = False):
@@ -309,7 +316,11 @@ def main() -> None:
                         help="comma-separated, in the order run: " + ", ".join(RUNNERS))
     parser.add_argument("--pword2vec", help="a built pWord2Vec binary (default: build one)")
     parser.add_argument("--pword2vec-src", help="a git repository of pWord2Vec to build from (default: clone it)")
+    parser.add_argument("--suite", action="store_true", help="score every side on the evaluation suite too (`w2v "
+                        "eval --suite standard`'s sets, fetched into ~/.cache/w2v/eval-suite on first use)")
     args = parser.parse_args()
+    global SUITE
+    SUITE = args.suite
     if args.measure:
         measure(*json.loads(args.measure))
         return
@@ -361,6 +372,14 @@ def report(args: argparse.Namespace, rows: dict[str, dict | str]) -> None:
               f"({first['analogy_total_all']:,} instead of {first['analogy_total']:,}): "
               + "; ".join(f"{side} analogy {100 * r['analogy_all']:.2f}%, WS-353 {r['ws353_all']:.3f}, SimLex "
                           f"{r['simlex_all']:.3f}" for side, r in done.items()))
+    if args.suite and done:
+        from w2v import evaluate
+        from w2v.experiments import short_name
+
+        print(f"{'evaluation suite':44}" + "".join(f"{side:>12}" for side in done))
+        for metric in next(iter(done.values()))["suite"]:
+            print(f"  {short_name(metric):42}" + "".join(f"{evaluate.shown(metric, r['suite'].get(metric)):>12}"
+                                                      for r in done.values()))
     trained = "; ".join(f"{side} {r['train_s']:.1f} s" for side, r in done.items() if "train_s" in r)
     print("wall s, peak MB: the whole process, from the corpus file to vectors on disk; vs: the peer's wall time "
           "over this side's" + (f". w2v's training loop alone: {trained}" if trained else ""))

@@ -237,15 +237,16 @@ def similarity(vectors: Vectors, pairs: list[tuple[str, str, float]], restrict: 
                             len(known), len(pairs) - len(known), every)
 
 
-PERCENT = ("accuracy", "semantic", "syntactic", "accuracy_all")
+CORRELATIONS = ("spearman", "spearman_all", "pearson")
 
 
 def shown(metric: str, value: float | None) -> str:
-    """A metric as every command prints it: accuracies in percent, correlations to four places, and "–"
-    where there is no score (no question or pair of that kind had its words in the vocabulary)."""
+    """A metric as every command prints it: correlations to four places, accuracies (overall, of a part or
+    a section) in percent, and "–" where there is no score (no question or pair of that kind had its words in
+    the vocabulary)."""
     if value is None or math.isnan(value):
         return "–"
-    return f"{100 * value:.2f}%" if metric.rsplit("/", 1)[-1] in PERCENT else f"{value:.4f}"
+    return f"{value:.4f}" if metric.rsplit("/", 1)[-1] in CORRELATIONS else f"{100 * value:.2f}%"
 
 
 @dataclass
