@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from w2v import config as config_lib
-from w2v import corpus, evaluate, experiments, fileio, runs, shards
+from w2v import corpus, evaluate, fileio, runs, shards
 from w2v import meta as meta_lib
 from w2v.errors import W2VError
 from w2v.schema import DataConfig
@@ -102,7 +102,7 @@ def _markdown(c: dict[str, Any]) -> str:
         if not e["of_these_vectors"]:
             lines.append(f"The latest before these vectors, at step {e['step']:,}:")
             lines.append("")
-        lines += [f"- {experiments.short_name(m)}: {evaluate.shown(m, x)}" for m, x in sorted(e["metrics"].items())]
+        lines += [f"- {m.removeprefix('eval/')}: {evaluate.shown(m, x)}" for m, x in sorted(e["metrics"].items())]
     git = c["git"] or {}
     lines += ["", "## Load", "", "```python", c["load"], "```", "", "## Provenance", "",
               f"- run: `{r['path']}` (checkpoint `{r['checkpoint']}`, {r['status']})",
