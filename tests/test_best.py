@@ -110,3 +110,27 @@ def test_an_early_stop_says_so_on_the_console_with_its_metric_and_step(tmp_path,
     assert [line for line in result.stdout.splitlines() if "early stop" in line] == [
         f"run {tmp_path / 'run'}: {record['reason']}; stopped at step {record['step']}"]
     assert "backwards/spearman has not improved for 3 evaluations (best " in record["reason"]
+
+
+def test_a_run_ending_between_evaluations_evaluates_its_final_vectors(tmp_path, planted):
+    forwards = tmp_path / "forwards.txt"
+    forwards.write_text("".join(f"g{g}w0\tg{g}w1\t9\ng{g}w2\tg{(g + 5) % 12}w0\t1\n" for g in range(12)))
+    cfg = small_config(planted, tmp_path, train__steps=25, eval__every_n_steps=EVERY, eval__analogies="none",
+                       eval__similarity=forwards, checkpoint__every_n_steps=20,
+                       checkpoint__keep_best="forwards/spearman")
+    whole = trainer.train(cfg, tmp_path / "whole", show_progress=False)
+    found = {json.loads(p.read_text())["step"]: json.loads(p.read_text())["metrics"]
+             for p in (whole.run_dir / "eval").glob("step-*.json")}
+    assert sorted(found) == [10, 20, 25]
+    record = meta.read(whole.run_dir)
+    assert record["metrics"] == found[25]  # what `w2v runs` and a sweep's seeds show: the vectors it left
+    best_step = max(found, key=lambda s: found[s]["eval/forwards/spearman"])
+    assert record["best"]["step"] == best_step
+    assert runs.checkpoint_path(whole.run_dir, "best").endswith(f"best/ckpt-{best_step}")
+    # Stopped at step 15 (no evaluation there: the run did not end), then resumed: the same reports.
+    parts = trainer.train(cfg, tmp_path / "parts", show_progress=False, stop_at=15)
+    assert sorted(int(p.stem.split("-")[1]) for p in (parts.run_dir / "eval").glob("step-*.json")) == [10]
+    trainer.resume(parts.run_dir, show_progress=False)
+    again = {json.loads(p.read_text())["step"]: json.loads(p.read_text())["metrics"]
+             for p in (parts.run_dir / "eval").glob("step-*.json")}
+    assert again == found

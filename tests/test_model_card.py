@@ -17,10 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
-    """configs/tiny.yaml for 50 steps, evaluated at 20 and 40, checkpoints at 20, 40 and 50."""
+    """configs/tiny.yaml for 50 steps, evaluated at 20, 40 and its end (50), checkpoints every 10."""
     out = tmp_path_factory.mktemp("card")
     cfg = config_lib.load(ROOT / "configs" / "tiny.yaml", ["train.steps=50", "eval.every_n_steps=20",
-                                                           "checkpoint.every_n_steps=20"])
+                                                           "checkpoint.every_n_steps=10",
+                                                           "checkpoint.max_to_keep=10"])
     return trainer.train(cfg, out / "run", show_progress=False).run_dir
 
 
@@ -49,13 +50,13 @@ def test_the_card_names_the_step_and_its_scores(evaluated, tmp_path):
 
 
 def test_vectors_newer_than_the_last_evaluation_say_so(evaluated, tmp_path):
-    export(evaluated, tmp_path / "v.npy", "--format", "npy")
+    export(evaluated, tmp_path / "v.npy", "--format", "npy", "--checkpoint", str(evaluated / "checkpoints" / "ckpt-30"))
     card = json.loads((tmp_path / "v.npy.card.json").read_text())
-    assert card["run"]["step"] == 50
-    assert card["evaluation"] == {"step": 40, "of_these_vectors": False, "metrics": evaluate.reports(evaluated)[40]}
+    assert card["run"]["step"] == 30
+    assert card["evaluation"] == {"step": 20, "of_these_vectors": False, "metrics": evaluate.reports(evaluated)[20]}
     assert card["vectors"]["files"] == ["v.npy", "v.vocab.tsv"] and "np.load('v.npy')" in card["load"]
     text = (tmp_path / "v.npy.card.md").read_text()
-    assert "The latest before these vectors, at step 40:" in text
+    assert "The latest before these vectors, at step 20:" in text
     assert "- wordsim353/spearman: " in text
 
 

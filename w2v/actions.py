@@ -38,12 +38,18 @@ class Clock:
     exhausted: bool = False  # the data ran out
     stop_reason: str | None = None  # why an action ended the run before its end (early stopping)
     metrics: dict[str, float] = field(default_factory=dict)  # the latest evaluation's
+    evaluated_at_end: bool = False  # the run ended between evaluations and its final vectors were evaluated
     started: float = field(default_factory=time.perf_counter)
     start_position: int = field(init=False)  # where this session started
     interval: list[float] = field(default_factory=lambda: [0.0, 0])  # loss sum and steps since the last scalars
 
     def __post_init__(self) -> None:
         self.start_position = self.position
+
+    @property
+    def at_end(self) -> bool:
+        """Training reached its end (its epochs or train.steps), not a signal, a stop_at or an early stop."""
+        return self.exhausted or (self.total_steps is not None and self.step >= self.total_steps)
 
     def record(self, done: int, loss_sum: float, norm: float, lr: float, step: int, position: int) -> None:
         """Take in a call of ``done`` steps; a W2VError when training diverged."""
@@ -138,6 +144,14 @@ class Evaluation(Action):
         if self.meta:
             self.meta.update(metrics=clock.metrics)
 
+    def finish(self, clock: Clock) -> None:
+        """The final vectors too, when the run ends between evaluations: its latest scores (what `w2v runs`,
+        a sweep's seeds and an export's card show) are then those of the vectors it leaves. A run stopped early
+        is not: its resume evaluates on the schedule an uninterrupted run keeps."""
+        if clock.at_end and clock.stop_reason is None and clock.step > 0 and not self.due(clock.step):
+            self(clock)
+            clock.evaluated_at_end = True
+
 
 class Best(Action):
     """The best value so far of one evaluation metric (higher is better), kept in the training state:
@@ -150,6 +164,18 @@ class Best(Action):
             patience, meta
 
     def __call__(self, clock: Clock) -> None:
+        best, at = self._update(clock)
+        if self.patience and clock.step - at >= self.patience * self.every:
+            name = self.metric.removeprefix("eval/")
+            clock.stop_reason = (f"early stop: {name} has not improved for {self.patience} evaluations "
+                                 f"(best {best:.4g} at step {int(at)})")
+
+    def finish(self, clock: Clock) -> None:
+        """The final evaluation (off the schedule) counts for the best, not for patience: the run ends anyway."""
+        if clock.evaluated_at_end:
+            self._update(clock)
+
+    def _update(self, clock: Clock) -> tuple[float, float]:
         value = clock.metrics.get(self.metric, math.nan)
         best, at = self.best.numpy()
         if value > best:  # never for NaN
@@ -161,9 +187,7 @@ class Best(Action):
         if self.meta and math.isfinite(best):
             self.meta.update(best={"metric": name, "value": float(best), "step": int(at),
                                    "checkpoint": bool(self.keep)})
-        if self.patience and clock.step - at >= self.patience * self.every:
-            clock.stop_reason = (f"early stop: {name} has not improved for {self.patience} evaluations "
-                                 f"(best {best:.4g} at step {int(at)})")
+        return best, at
 
 
 class Record(Action):
