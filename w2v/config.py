@@ -199,10 +199,20 @@ def resolve(config: Config, kernel: str | None = None) -> Config:
     return dataclasses.replace(config, model=model, train=train)
 
 
+def flat(config: Config) -> dict[str, Any]:
+    """The config's values by dotted key (``model.loss``), in the schema's order."""
+    return {f"{section}.{key}": value for section, values in to_dict(config).items() for key, value in values.items()}
+
+
+def differing(configs: list[Config]) -> dict[str, list[Any]]:
+    """The dotted keys whose values are not the same in every config, with each config's value."""
+    flats = [flat(c) for c in configs]
+    return {k: [f[k] for f in flats] for k in flats[0] if any(f[k] != flats[0][k] for f in flats)}
+
+
 def diff(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
     """Dotted keys whose values differ between two configs."""
-    a, b = to_dict(old), to_dict(new)
-    return {f"{s}.{k}": (a[s][k], b[s][k]) for s in a for k in a[s] if a[s][k] != b[s][k]}
+    return {k: (a, b) for k, (a, b) in differing([old, new]).items()}
 
 
 # What a resume may change: how long to train and what to record, never what is trained.

@@ -137,14 +137,8 @@ def compare(run_dirs: list[Path]) -> dict[str, Any]:
     """The config keys that differ between runs, and every run's metrics, side by side."""
     if len(run_dirs) < 2:
         raise W2VError("compare: give at least two run directories")
-    configs = [config_lib.to_dict(runs.load_config(d)) for d in run_dirs]
+    differing = config_lib.differing([runs.load_config(d) for d in run_dirs])
     labels = names(run_dirs)
-    differing = {}
-    for section in configs[0]:
-        for key in configs[0][section]:
-            values = [c[section][key] for c in configs]
-            if any(v != values[0] for v in values):
-                differing[f"{section}.{key}"] = values
     records = [describe(Path(d)) for d in run_dirs]
     metric_names = sorted({m for r in records for m in r["metrics"]})
     metrics = {"status": [r["status"] for r in records], "step": [r["step"] for r in records],

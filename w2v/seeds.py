@@ -60,10 +60,6 @@ class Group:
             "seeds " + ",".join(str(s) for s in self.seeds)
 
 
-def _flat(config: dict) -> dict[str, Any]:
-    return {f"{section}.{key}": value for section, keys in config.items() for key, value in keys.items()}
-
-
 def _metrics(run_dir: Path) -> dict[str, float]:
     record = experiments.describe(run_dir)
     values = dict(record["metrics"])
@@ -75,10 +71,11 @@ def _metrics(run_dir: Path) -> dict[str, float]:
 def group(run_dirs: list[Path]) -> list[Group]:
     """The runs grouped by their config without the seed (first appearance order), with each metric of
     the newest evaluation, and the final loss, over the group's runs."""
-    flats = [_flat(config_lib.to_dict(runs.load_config(d))) for d in run_dirs]
+    configs = [runs.load_config(d) for d in run_dirs]
+    flats = [config_lib.flat(c) for c in configs]
     keys = [tuple(sorted((k, repr(v)) for k, v in f.items() if k not in IGNORED)) for f in flats]
     order = list(dict.fromkeys(keys))
-    differing = [k for k in flats[0] if k not in IGNORED and len({repr(f.get(k)) for f in flats}) > 1]
+    differing = [k for k in config_lib.differing(configs) if k not in IGNORED]
     groups = []
     for key in order:
         members = [i for i, k in enumerate(keys) if k == key]

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from w2v import config as config_lib
+from w2v.schema import Config
+
 
 class Summaries:
     """Event files written into the run directory itself, so each run is one TensorBoard run."""
@@ -28,7 +31,7 @@ class Summaries:
                 stride = max(1, -(-int(tf.size(flat)) // max_values))
                 tf.summary.histogram(tag, flat[::stride])
 
-    def hparams(self, config: dict[str, dict], trial_id: str) -> None:
+    def hparams(self, config: Config, trial_id: str) -> None:
         """The run's hyper-parameters for TensorBoard's HParams tab, as flat ``section.key`` names.
 
         No root-level experiment summary is written: the plugin then builds the experiment from all
@@ -37,10 +40,9 @@ class Summaries:
         """
         from tensorboard.plugins.hparams import api as hp
 
-        flat = {f"{section}.{key}": value for section, values in config.items() for key, value in values.items()
-                if value is not None}
+        values = {k: v for k, v in config_lib.flat(config).items() if v is not None}
         with self.writer.as_default():
-            hp.hparams(flat, trial_id=trial_id)
+            hp.hparams(values, trial_id=trial_id)
 
     def start_graph_trace(self) -> None:
         """Record the graph of the next tf.function call."""

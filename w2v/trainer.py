@@ -173,7 +173,7 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
             trainer = Trainer(config, corpus, out, kernel, evaluator, strategy)
             started = trainer.warm_start() if config.init.from_run else None
             _announce(run_dir, trainer, show_progress and task.writes_run)
-            Summaries(out).hparams(config_lib.to_dict(config), run_dir.name)
+            Summaries(out).hparams(config, run_dir.name)
             meta = RunMeta.begin(out, config.run.seed, device_name(strategy), overrides)
             if started:
                 meta.update(init=started)
