@@ -31,7 +31,8 @@ class WordVectors:
     read-only view where the run's vector cache is memory-mapped) and ``step``; ``vec[word]`` is a word's
     vector: for a subword run, a word outside the vocabulary gets its n-grams' vector. An unknown word raises
     ``UnknownWord`` (a ``KeyError``) naming the closest known spellings. Lookups lowercase the word when the
-    run's corpus was lowercased."""
+    run's corpus was lowercased. ``queries`` holds the unit vectors the queries are answered from
+    (``w2v.vectors.Vectors``, as the commands use them)."""
 
     def __init__(self, run_dir: Path, checkpoint: str | None = None) -> None:
         embedding = runs.read_embedding(run_dir, checkpoint)
@@ -40,10 +41,9 @@ class WordVectors:
         self.words: list[str] = embedding.vocab.words
         self.counts = np.asarray(embedding.vocab.counts)
         self.matrix: np.ndarray = embedding.vectors
-        unseen = embedding.unseen if embedding.ngrams is not None else None
-        self._vectors = Vectors(self.words, self.matrix, lowercase=runs.load_config(run_dir).data.lowercase,
-                                unseen=unseen)
-        self._unseen = unseen
+        # The unit vectors that queries are answered from (the commands' neighbors, eval and compare use them).
+        self.queries = Vectors(self.words, self.matrix, lowercase=runs.load_config(run_dir).data.lowercase,
+                               unseen=embedding.unseen if embedding.ngrams is not None else None)
 
     def __repr__(self) -> str:
         return f"<WordVectors {self.run_dir} step {self.step}: {len(self.words):,} words × {self.matrix.shape[1]}>"
@@ -51,23 +51,20 @@ class WordVectors:
     def __len__(self) -> int:
         return len(self.words)
 
-    def _key(self, word: str) -> str:
-        return word.lower() if self._vectors.lowercase else word
-
     def __contains__(self, word: str) -> bool:
-        return self._key(word) in self._vectors.index
+        return self.queries.key(word) in self.queries.index
 
     def __getitem__(self, word: str) -> np.ndarray:
-        key = self._key(word)
-        if key in self._vectors.index:
-            return self.matrix[self._vectors.index[key]]
-        if self._unseen is not None:
-            return self._unseen(key)
-        raise self._vectors.unknown(word)
+        key = self.queries.key(word)
+        if key in self.queries.index:
+            return self.matrix[self.queries.index[key]]
+        if self.queries.unseen is not None:
+            return self.queries.unseen(key)
+        raise self.queries.unknown(word)
 
     def similarity(self, word1: str, word2: str) -> float:
         """The cosine similarity of two words' vectors."""
-        (a, _), (b, _) = self._vectors.vector(word1), self._vectors.vector(word2)
+        (a, _), (b, _) = self.queries.vector(word1), self.queries.vector(word2)
         return float(a @ b)
 
     def most_similar(self, positive: str | Iterable[str] = (), negative: str | Iterable[str] = (),
@@ -78,13 +75,13 @@ class WordVectors:
         negative = [negative] if isinstance(negative, str) else list(negative)
         if not positive and not negative:
             raise W2VError("most_similar: give at least one word")
-        found = [(self._vectors.vector(w), 1.0) for w in positive] + [(self._vectors.vector(w), -1.0) for w in negative]
+        found = [(self.queries.vector(w), 1.0) for w in positive] + [(self.queries.vector(w), -1.0) for w in negative]
         query = np.mean([sign * v for (v, _), sign in found], axis=0)
-        return self._vectors.neighbours(query, topn, {i for (_, i), _ in found if i is not None})
+        return self.queries.neighbours(query, topn, {i for (_, i), _ in found if i is not None})
 
     def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]]:
         """"a is to b as c is to ?": the words nearest b − a + c (3CosAdd), the three left out."""
-        return self._vectors.analogy(a, b, c, topn).neighbours
+        return self.queries.analogy(a, b, c, topn).neighbours
 
     def to_gensim(self) -> KeyedVectors:
         """The vectors as gensim's ``KeyedVectors`` (words, vectors and counts), for code written for gensim.

@@ -148,12 +148,11 @@ def resume(run_dir: Path, overrides: tuple[str, ...], quiet: bool) -> None:
 
 
 def _vectors(run_dir: Path, checkpoint: str | None):
-    from w2v import runs
-    from w2v.vectors import Vectors
+    """A run's vectors as queries are answered from, and their step (what `w2v.load` gives Python)."""
+    from w2v.api import WordVectors
 
-    e = runs.read_embedding(run_dir, checkpoint)
-    return Vectors(e.vocab.words, e.vectors, lowercase=runs.load_config(run_dir).data.lowercase,
-                   unseen=e.unseen if e.ngrams is not None else None), e.step
+    loaded = WordVectors(run_dir, checkpoint)
+    return loaded.queries, loaded.step
 
 
 @cli.command("eval")

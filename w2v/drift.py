@@ -118,7 +118,7 @@ def _chosen(spaces: list[Vectors], shared: list[str], words: list[str] | None,
     if words is None:
         return np.arange(min(top or len(shared), len(shared))), []
     position = {w: i for i, w in enumerate(shared)}
-    keys = [w.lower() if spaces[0].lowercase else w for w in words]
+    keys = [spaces[0].key(w) for w in words]
     missing = [w for w, key in zip(words, keys, strict=True) if key not in position]
     found = list(dict.fromkeys(position[key] for key in keys if key in position))
     if not found:

@@ -47,9 +47,13 @@ class Vectors:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return UnknownWord(f"word {word!r} is not in the vocabulary{hint}")
 
+    def key(self, word: str) -> str:
+        """A query word as the vocabulary spells it: lowercased when the corpus was."""
+        return word.lower() if self.lowercase else word
+
     def id(self, word: str) -> int:
         """The row of a query word (lowercased first when the corpus was), or a W2VError naming it."""
-        key = word.lower() if self.lowercase else word
+        key = self.key(word)
         if key not in self.index:
             raise self.unknown(word)
         return self.index[key]
@@ -65,7 +69,7 @@ class Vectors:
     def vector(self, word: str) -> tuple[np.ndarray, int | None]:
         """A query word's unit vector and row; a word outside the vocabulary gets its n-grams' vector
         (row None) where the model has subwords, else a W2VError naming it."""
-        key = word.lower() if self.lowercase else word
+        key = self.key(word)
         if key in self.index or self.unseen is None:
             i = self.id(word)
             return self.unit[i], i
