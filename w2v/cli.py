@@ -236,9 +236,8 @@ def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None
     from w2v import model_card, runs
 
     e = runs.read_embedding(run_dir, checkpoint)
-    path = runs.checkpoint_path(run_dir, checkpoint)
-    written = export_lib.export(e.vocab.words, e.vectors, fmt, Path(output), e.vocab.counts, run_dir, path)
-    about = model_card.card(run_dir, fmt, written, e.step, path, len(e.vocab.words), e.vectors.shape[1])
+    written = export_lib.export(e.vocab.words, e.vectors, fmt, Path(output), e.vocab.counts, run_dir, e.checkpoint)
+    about = model_card.card(run_dir, fmt, written, e.step, e.checkpoint, len(e.vocab.words), e.vectors.shape[1])
     if e.ngrams is not None and not FORMATS[fmt].whole_model:
         written += export_lib.ngram_table(Path(output), e.ngrams, e.settings)
     written += model_card.write(Path(output), about)

@@ -73,8 +73,8 @@ def _fasttext(output: Path, source: Source) -> list[Path]:
     if source.run_dir is None or source.checkpoint is None:
         raise W2VError("export format fasttext: exports a run's whole model (give a run, not vectors alone)")
     vec = output.with_suffix(".vec")
-    return fasttext_bin.write(output, source.run_dir, source.checkpoint, source.counts) + _word2vec(False)(vec,
-                                                                                                          source)
+    written = fasttext_bin.write(output, source.run_dir, source.checkpoint, source.words, source.counts)
+    return written + _word2vec(False)(vec, source)
 
 
 @dataclass(frozen=True)

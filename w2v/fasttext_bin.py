@@ -44,9 +44,9 @@ def _matrix(rows: np.ndarray) -> bytes:
     return struct.pack("<?2q", False, *rows.shape) + rows.tobytes()
 
 
-def write(output: Path, run_dir: Path, checkpoint: str, counts: np.ndarray) -> list[Path]:
-    """The run's model at ``checkpoint`` as a fastText ``.bin`` at ``output``; a W2VError for a run without
-    subwords (fastText's vectors are its n-grams')."""
+def write(output: Path, run_dir: Path, checkpoint: str, words: list[str], counts: np.ndarray) -> list[Path]:
+    """The run's model at ``checkpoint`` (its vocabulary ``words``, with their ``counts``) as a fastText ``.bin``
+    at ``output``; a W2VError for a run without subwords (fastText's vectors are its n-grams')."""
     config = runs.load_config(run_dir)
     if not config.model.subwords:
         raise W2VError(f"export format fasttext: run {run_dir} has no subwords (model.subwords is false); "
@@ -57,7 +57,6 @@ def write(output: Path, run_dir: Path, checkpoint: str, counts: np.ndarray) -> l
     from w2v import state
 
     saved = state.read(checkpoint)
-    words = runs.load_vocab(run_dir).words
     # fastText's output table has a row a word; hierarchical softmax uses one fewer (a tree's inner nodes). Its
     # rows follow w2v's Huffman tree, which fastText does not rebuild the same way: the vectors are exact, the
     # output layer is for w2v's tree.

@@ -238,6 +238,7 @@ class Embedding:
     vocab: Vocab
     vectors: np.ndarray
     step: int
+    checkpoint: str  # its path prefix
     ngrams: np.ndarray | None = None
     settings: subwords.Settings | None = None
 
@@ -258,10 +259,10 @@ def read_embedding(run_dir: Path, checkpoint: str | None = None) -> Embedding:
         raise W2VError(f"checkpoint {path}: {len(table)} rows for {len(vocab)} words in "
                        f"{Path(run_dir) / VOCAB}" + (f" and {model.buckets} n-gram buckets" if model.subwords else ""))
     if not model.subwords:
-        return Embedding(vocab, table, step)
+        return Embedding(vocab, table, step, path)
     settings = subwords.settings(model)
     vectors = subwords.compose(table, *subwords.table(vocab.words, settings))
-    return Embedding(vocab, vectors, step, table[len(vocab):], settings)
+    return Embedding(vocab, vectors, step, path, table[len(vocab):], settings)
 
 
 def load_embedding(run_dir: Path, checkpoint: str | None = None) -> tuple[Vocab, np.ndarray, int]:
