@@ -40,8 +40,7 @@ def _cache(data: DataConfig) -> dict[str, Any] | None:
         files = corpus.source_files(data.corpus, data.cache_dir)
     except W2VError:  # the corpus moved or was deleted since training: the card says so
         return None
-    key = shards.cache_key(data.corpus, files, data.tokenizer, data.lowercase)
-    directory = Path(os.path.expanduser(data.cache_dir)) / "encoded" / key
+    directory = shards.cache_directory(data.corpus, files, data.cache_dir, data.tokenizer, data.lowercase)
     if not (directory / "index.json").exists():
         return None
     encoded = shards.ShardedCorpus.load(directory)
@@ -50,7 +49,7 @@ def _cache(data: DataConfig) -> dict[str, Any] | None:
         with open(encoded.path(shard), "rb") as f:
             while block := f.read(1 << 20):
                 digest.update(block)
-    return {"cache_key": key, "tokens": encoded.raw_tokens, "sha256": digest.hexdigest()}
+    return {"cache_key": directory.name, "tokens": encoded.raw_tokens, "sha256": digest.hexdigest()}
 
 
 def _evaluation(run_dir: Path, step: int) -> dict[str, Any] | None:

@@ -112,11 +112,16 @@ def cache_key(spec: str, files: list[Path], tokenizer: str, lowercase: bool) -> 
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
+def cache_directory(spec: str, files: list[Path], cache_dir: str | Path, tokenizer: str, lowercase: bool) -> Path:
+    """Where a corpus's encoding is kept (whether or not it is there yet)."""
+    return Path(cache_dir).expanduser() / "encoded" / cache_key(spec, files, tokenizer, lowercase)
+
+
 def open_or_write(spec: str, files: list[Path], lines: Callable[[], Iterable[str]],
                   tokenize: Callable[[str], list[str]], cache_dir: Path, tokenizer: str,
                   lowercase: bool, progress: bool = False) -> ShardedCorpus:
     """The cached encoding of a corpus, written on first use (with a progress bar when ``progress``)."""
-    directory = Path(cache_dir).expanduser() / "encoded" / cache_key(spec, files, tokenizer, lowercase)
+    directory = cache_directory(spec, files, cache_dir, tokenizer, lowercase)
     if (directory / "index.json").exists():
         return ShardedCorpus.load(directory)
     try:
