@@ -436,18 +436,24 @@ class Evaluator:
 REPORT = re.compile(r"step-(\d+)\.json")  # the run's own evaluation; others are step-N.<tag>.json
 
 
+def report_files(run_dir: Path) -> dict[int, Path]:
+    """A run's own evaluation reports (``eval/step-N.json``) by step, unread."""
+    found = ((p, REPORT.fullmatch(p.name)) for p in (Path(run_dir) / "eval").glob("step-*.json"))
+    return {int(match[1]): p for p, match in found if match}
+
+
+def read_metrics(path: Path) -> dict[str, float] | None:
+    """The metrics of one report, or None when it cannot be read."""
+    try:
+        return json.loads(Path(path).read_text()).get("metrics", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def reports(run_dir: Path) -> dict[int, dict[str, float]]:
-    """The metrics of each of a run's own evaluations (``eval/step-N.json``) by step; a file that cannot be
-    read is left out."""
-    found = {}
-    for path in (Path(run_dir) / "eval").glob("step-*.json"):
-        match = REPORT.fullmatch(path.name)
-        if match:
-            try:
-                found[int(match[1])] = json.loads(path.read_text()).get("metrics", {})
-            except (OSError, ValueError, AttributeError):
-                continue
-    return found
+    """The metrics of each of a run's own evaluations by step; a report that cannot be read is left out."""
+    read = {step: read_metrics(path) for step, path in report_files(run_dir).items()}
+    return {step: metrics for step, metrics in read.items() if metrics is not None}
 
 
 def save(report: Report, run_dir: Path, tag: str | None = None) -> Path:

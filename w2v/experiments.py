@@ -19,9 +19,14 @@ SORT_KEYS = ("name", "status", "step", "loss", "wall", "started")
 
 
 def latest_metrics(run_dir: Path) -> dict[str, float]:
-    """Metrics of the newest eval/step-N.json (by step; the run's own evaluation), or {}."""
-    reports = evaluate.reports(run_dir)
-    return reports[max(reports)] if reports else {}
+    """Metrics of the newest readable eval/step-N.json (by step; the run's own evaluation), or {}. Only that
+    report is read: a long run keeps hundreds, and `w2v runs` lists every run."""
+    files = evaluate.report_files(run_dir)
+    for step in sorted(files, reverse=True):
+        metrics = evaluate.read_metrics(files[step])
+        if metrics is not None:
+            return metrics
+    return {}
 
 
 def describe(run_dir: Path) -> dict[str, Any]:
