@@ -137,6 +137,10 @@ def test_neighbour_stability_over_seeds(trained):
     printed = invoke("compare", trained["a1"], trained["a2"], trained["a3"], "--top", 1000, "-k", 2).output
     assert "neighbour stability (Jaccard@2, mean over the 3 pairs of runs)" in printed
     assert "  min " in printed and " median " in printed and "0.8–1.0  #" in printed
+    # One setting's seeds: no note. Runs of two corpora: stability would mix what the corpora change.
+    assert "note:" not in result.stderr
+    mixed = invoke("compare", trained["a1"], trained["a2"], trained["b1"], "--top", 10)
+    assert mixed.exit_code == 0 and "note: these runs are 2 settings, not one setting's seeds" in mixed.stderr
 
 
 def test_runs_of_different_dimensions_are_refused(trained, tiny_run):

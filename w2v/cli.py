@@ -323,9 +323,8 @@ def compare(run_dirs: tuple[tuple[Path, ...], ...], words: str, top: int | None,
 
         comparison = drift.compare([_vectors(p, None)[0] for p in paths], experiments.names(paths), asked or None,
                                    top, k)
-        groups = seeds.group(paths)
-        if len(groups) > 1 and len(paths) > 2:
-            click.echo(f"note: these runs are {len(groups)} settings, not one setting's seeds: "
+        if len(paths) > 2 and len(settings := seeds.group(paths)) > 1:
+            click.echo(f"note: these runs are {len(settings)} settings, not one setting's seeds: "
                        f"stability over them mixes what the settings change", err=True)
         click.echo(json.dumps(comparison.to_json(), indent=2) if as_json else drift.table(comparison, show))
         return
