@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from w2v import config as config_lib
+from w2v import subwords
 from w2v.model import Word2Vec, alias_table
 
 V, D, B = 50, 8, 32
@@ -74,6 +75,24 @@ def test_a_replica_gets_its_rows_of_the_whole_batch_negatives():
 def test_same_seed_same_initial_vectors():
     assert (model().embedding.numpy() == model().embedding.numpy()).all()
 
+
+
+@pytest.mark.parametrize("with_subwords", [False, True])
+def test_the_first_words_vectors_are_the_head_of_all(with_subwords):
+    """The projector asks for the most frequent words' vectors alone (only their rows are copied)."""
+    if with_subwords:
+        sets = ["model.subwords=true", "model.buckets=100", f"model.embedding_dim={D}", "model.num_sampled=5"]
+        config = config_lib.resolve(config_lib.apply_overrides(config_lib.Config(), sets)).model
+        table = subwords.table([f"w{i:02d}x" for i in range(V)], subwords.settings(config))
+        m = Word2Vec(V, config, np.full(V, 1 / V), seed=3, subword_table=table)
+    else:
+        m = model()
+    m.embedding.assign(tf.random.stateless_normal(m.embedding.shape, seed=[5, 6]))
+    every = m.word_vectors()
+    assert every.shape == (V, D)
+    np.testing.assert_array_equal(m.word_vectors(7), every[:7])
+    if with_subwords:  # a word's vector is the mean of its rows, not its own row
+        assert not np.allclose(every, m.embedding.numpy()[:V])
 
 
 def test_alias_table_draws_the_noise_distribution():

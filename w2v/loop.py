@@ -149,14 +149,15 @@ class Trainer:
             out[name] = [copy.device for part in parts(table) for copy in copies(part)]
         return out
 
-    def vectors(self) -> np.ndarray:
-        """The words' vectors as a numpy array (shards joined; with subwords, composed)."""
-        return self.model.word_vectors()
+    def vectors(self, words: int | None = None) -> np.ndarray:
+        """The vectors of the first ``words`` words, or of all, as a numpy array (shards joined; with subwords,
+        composed)."""
+        return self.model.word_vectors(words)
 
     def write_projector(self) -> None:
         """Projector files for the most frequent ``projector.top_n`` words."""
         top = min(self.config.projector.top_n, len(self.corpus.vocab))
-        projector.write(self.run_dir, self.vectors()[:top], self.corpus.vocab.words[:top])
+        projector.write(self.run_dir, self.vectors(top), self.corpus.vocab.words[:top])
 
     def evaluate(self, summaries: Summaries, step: int) -> evaluate.Report:
         """Score the current vectors; scalars go to TensorBoard and the report to eval/step-N.json."""

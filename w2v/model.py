@@ -107,12 +107,14 @@ class Word2Vec(tf.Module):
         """The variables the optimizer updates: each shard of a sharded table on its own."""
         return [part for table in self.tables for part in parts(table)]
 
-    def word_vectors(self) -> np.ndarray:
-        """The words' input vectors (with subwords, each the mean of its rows), shards joined."""
-        rows = tf.convert_to_tensor(self.embedding).numpy()
+    def word_vectors(self, words: int | None = None) -> np.ndarray:
+        """The input vectors of the first ``words`` words, or of all (with subwords, each the mean of its
+        rows), shards joined. Without subwords only those rows are copied out of the table."""
         if self.subword_ids is None:
-            return rows
-        return subwords.compose(rows, self.subword_offsets.numpy(), self.subword_ids.numpy())
+            return tf.convert_to_tensor(self.embedding)[:words].numpy()
+        offsets = self.subword_offsets.numpy()[:None if words is None else words + 1]
+        return subwords.compose(tf.convert_to_tensor(self.embedding).numpy(), offsets,
+                                self.subword_ids.numpy()[:offsets[-1]])
 
     def without_frozen(self, grads: list) -> list:
         """The gradients of ``trainable`` with the rows below ``frozen`` left out, so that no optimizer moves

@@ -10,6 +10,28 @@ from w2v import config as config_lib
 from w2v.schema import Config
 
 
+def histogram_buckets(values: tf.Tensor, buckets: int = 30, chunk: int = 1 << 20) -> tf.Tensor:
+    """TensorBoard's histogram of every element of ``values``: [buckets, 3] (left edge, right edge, count),
+    ``buckets`` of equal width from the least value to the greatest, the last closed, as
+    ``tf.summary.histogram`` makes them. Counted ``chunk`` values at a time: the summary op builds a [values,
+    buckets] one-hot matrix of float64, so that a histogram of a whole embedding table took gigabytes (and
+    one of a strided sample of 2^18 values, 63 MB at the end of every run)."""
+    flat = tf.reshape(values, [-1])
+    if tf.size(flat) == 0:
+        return tf.zeros([buckets, 3], tf.float64)
+    low, high = tf.reduce_min(flat), tf.reduce_max(flat)
+    if low == high:
+        counts = tf.concat([tf.zeros([buckets - 1], tf.float64), [tf.cast(tf.size(flat), tf.float64)]], 0)
+        edges = tf.fill([buckets], tf.cast(high, tf.float64))
+        return tf.stack([edges, edges, counts], axis=1)
+    counts = tf.zeros([buckets], tf.int64)
+    for start in range(0, int(tf.size(flat)), chunk):
+        counts += tf.cast(tf.histogram_fixed_width(flat[start:start + chunk], [low, high], nbins=buckets), tf.int64)
+    low, high = tf.cast(low, tf.float64), tf.cast(high, tf.float64)
+    edges = tf.concat([tf.linspace(low, high, buckets + 1)[:-1], [high]], 0)
+    return tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)], axis=1)
+
+
 class Summaries:
     """Event files written into the run directory itself, so each run is one TensorBoard run."""
 
@@ -22,14 +44,14 @@ class Summaries:
             for tag, value in values.items():
                 tf.summary.scalar(tag, value)
 
-    def histograms(self, step: int, values: dict[str, tf.Tensor], max_values: int = 1 << 18) -> None:
-        """One histogram per tag at ``step``, of at most ``max_values`` evenly strided values: the
-        summary op builds a [values, buckets] one-hot matrix, gigabytes for a whole embedding table."""
+    def histograms(self, step: int, values: dict[str, tf.Tensor]) -> None:
+        """One histogram per tag at ``step``, of every value (``histogram_buckets``)."""
+        from tensorboard.plugins.histogram import metadata
+
         with self.writer.as_default(step=step):
             for tag, value in values.items():
-                flat = tf.reshape(tf.convert_to_tensor(value), [-1])
-                stride = max(1, -(-int(tf.size(flat)) // max_values))
-                tf.summary.histogram(tag, flat[::stride])
+                tf.summary.write(tag, histogram_buckets(tf.convert_to_tensor(value)),
+                                 metadata=metadata.create_summary_metadata(display_name=None, description=None))
 
     def hparams(self, config: Config, trial_id: str) -> None:
         """The run's hyper-parameters for TensorBoard's HParams tab, as flat ``section.key`` names.

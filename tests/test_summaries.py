@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from w2v.summaries import Summaries, histogram_buckets
+
+
+def histograms(run_dir):
+    """Every histogram in a run directory's event files: {tag: [buckets, 3] array}."""
+    out = {}
+    for path in run_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "histograms":
+                    out[value.tag] = tf.make_ndarray(value.tensor)
+    return out
+
+
+def test_histograms_are_tensorboards_over_every_value(tmp_path):
+    table = tf.Variable(tf.random.stateless_normal([20000, 16], seed=[1, 2]))
+    ones = tf.ones([5, 4])
+    summaries = Summaries(tmp_path / "ours")
+    summaries.histograms(7, {"table": table, "ones": ones, "empty": tf.zeros([0])})
+    summaries.writer.flush()
+    with tf.summary.create_file_writer(str(tmp_path / "theirs")).as_default(step=7):
+        tf.summary.histogram("table", table)
+        tf.summary.histogram("ones", ones)
+    ours, theirs = histograms(tmp_path / "ours"), histograms(tmp_path / "theirs")
+    assert ours["table"].shape == (30, 3)
+    assert ours["table"][:, 2].sum() == 20000 * 16  # every value: more than the 2^18 a strided sample kept
+    np.testing.assert_allclose(ours["table"][:, :2], theirs["table"][:, :2])
+    np.testing.assert_array_equal(ours["table"][:, 2], theirs["table"][:, 2])
+    np.testing.assert_array_equal(ours["ones"], theirs["ones"])  # one value: all in the last bucket
+    assert not ours["empty"].any()
+
+
+@pytest.mark.parametrize("chunk", [1000, 1 << 20])
+def test_histogram_counts_agree_with_numpy_whatever_the_chunk(chunk):
+    values = tf.random.stateless_uniform([777, 13], seed=[3, 4], minval=-2.0, maxval=5.0)
+    buckets = histogram_buckets(values, chunk=chunk).numpy()
+    counts, edges = np.histogram(values.numpy(), bins=30, range=(values.numpy().min(), values.numpy().max()))
+    np.testing.assert_array_equal(buckets[:, 2], counts)
+    np.testing.assert_allclose(buckets[:, 0], edges[:-1], rtol=1e-6)
+    np.testing.assert_allclose(buckets[:, 1], edges[1:], rtol=1e-6)
