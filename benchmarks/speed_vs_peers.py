@@ -14,8 +14,10 @@ Spearman. The sides, all with the same threads (--workers, default the cores):
   gensim       gensim's Word2Vec (FastText with --subwords) streaming the corpus with LineSentence, as its
                documentation runs it; vectors saved with KeyedVectors.save
   pword2vec    Intel's pWord2Vec (HogBatch, Ji et al. 2016; skip-gram with negatives only), built from its
-               source with g++ -O3 -march=native and OpenBLAS, -batch-size 11, vectors written with -binary 1.
-               It reads plain text only: a compressed corpus is decompressed for it first, outside its time.
+               source with g++ -O3 -march=native and OpenBLAS, -batch-size 11, vectors written with -binary 1,
+               with the OpenBLAS kernels that trained it fastest on the corpus's first 2M words (OpenBLAS picks
+               an older family's kernels on a CPU newer than it knows). It reads plain text only: a
+               compressed corpus is decompressed for it first, outside its time.
 
     python benchmarks/speed_vs_peers.py [--epochs 5] [--cbow] [--config configs/base.yaml] [--corpus PATH]
         [--sides w2v,w2v-hogwild,gensim,pword2vec] [--pword2vec BINARY | --pword2vec-src GIT_DIR]
@@ -263,6 +265,44 @@ def corpus_file(args: argparse.Namespace, tmp: Path, compressions: tuple[str, ..
     return target
 
 
+def openblas_core(command: list[str], text: Path, tmp: Path, words: int = 2_000_000) -> tuple[str | None, str]:
+    """The OpenBLAS kernels pWord2Vec runs fastest with here (None: those OpenBLAS picks itself), and a note of
+    the trial. OpenBLAS chooses its kernels by the CPU's model, and one older than the CPU falls back to an older
+    family's: on an AMD Zen 5 (family 26) OpenBLAS 0.3.21 runs Haswell's AVX2 kernels, with which pWord2Vec
+    trained 0.9-1.3M words/s, against 3.4M with SkylakeX's AVX-512 ones (OPENBLAS_CORETYPE). Each candidate
+    the CPU can run trains one epoch of the corpus's first ``words`` words; the fastest is kept."""
+    import ctypes
+
+    try:
+        blas = ctypes.CDLL("libopenblas.so.0")
+        blas.openblas_get_corename.restype = ctypes.c_char_p
+        own = blas.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        own = "its own choice"
+    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "").split()
+    newer = (["Haswell"] if "avx2" in flags else []) + (["SkylakeX"] if "avx512f" in flags else [])
+    candidates = [None] + [core for core in newer if core.lower() != own.lower()]
+    sample, seen = tmp / "openblas-trial.txt", 0
+    with open(text, encoding="utf-8", errors="replace") as src, open(sample, "w", encoding="utf-8") as dst:
+        for line in src:
+            dst.write(line)
+            seen += len(line.split())
+            if seen >= words:
+                break
+    trial = [str(sample) if part == str(text) else part for part in command]
+    trial[trial.index("-iter") + 1] = "1"
+    trial[trial.index("-output") + 1] = str(tmp / "openblas-trial.bin")
+    seconds = {}
+    for core in candidates:
+        env = {**os.environ, **({"OPENBLAS_CORETYPE": core} if core else {})}
+        start = time.perf_counter()
+        subprocess.run(trial, env=env, capture_output=True, check=True)
+        seconds[core] = time.perf_counter() - start
+    best = min(seconds, key=seconds.get)
+    note = ", ".join(f"{core or own + ' (default)'} {t:.2f} s" for core, t in seconds.items())
+    return best, f"pWord2Vec's OpenBLAS kernels: {best or own}, the fastest on {seen:,} words ({note})"
+
+
 def run_pword2vec(args: argparse.Namespace, tmp: Path) -> dict:
     from gensim.models import KeyedVectors
 
@@ -276,9 +316,12 @@ def run_pword2vec(args: argparse.Namespace, tmp: Path) -> dict:
                str(model.embedding_dim), "-window", str(data.window), "-negative", str(args.negative), "-sample",
                str(data.subsample), "-min-count", str(data.min_count), "-iter", str(args.epochs), "-threads",
                str(args.workers), "-batch-size", "11", "-binary", "1", "-alpha", "0.025"]
-    wall, peak = timed(command, tmp / "pword2vec.log", {**os.environ, "OMP_NUM_THREADS": str(args.workers)})
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.workers)}
+    core, note = openblas_core(command, text, tmp)
+    print(note, file=sys.stderr, flush=True)
+    wall, peak = timed(command, tmp / "pword2vec.log", {**env, **({"OPENBLAS_CORETYPE": core} if core else {})})
     kv = KeyedVectors.load_word2vec_format(str(tmp / "pword2vec.bin"), binary=True)
-    return {"wall_s": wall, "peak_mb": peak, **score(kv.index_to_key, kv.vectors)}
+    return {"wall_s": wall, "peak_mb": peak, "note": note, **score(kv.index_to_key, kv.vectors)}
 
 
 RUNNERS = {
@@ -383,6 +426,9 @@ def report(args: argparse.Namespace, rows: dict[str, dict | str]) -> None:
     trained = "; ".join(f"{side} {r['train_s']:.1f} s" for side, r in done.items() if "train_s" in r)
     print("wall s, peak MB: the whole process, from the corpus file to vectors on disk; vs: the peer's wall time "
           "over this side's" + (f". w2v's training loop alone: {trained}" if trained else ""))
+    for r in done.values():
+        if "note" in r:
+            print(r["note"])
 
 
 if __name__ == "__main__":
