@@ -318,7 +318,6 @@ def run_pword2vec(args: argparse.Namespace, tmp: Path) -> dict:
                str(args.workers), "-batch-size", "11", "-binary", "1", "-alpha", "0.025"]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.workers)}
     core, note = openblas_core(command, text, tmp)
-    print(note, file=sys.stderr, flush=True)
     wall, peak = timed(command, tmp / "pword2vec.log", {**env, **({"OPENBLAS_CORETYPE": core} if core else {})})
     kv = KeyedVectors.load_word2vec_format(str(tmp / "pword2vec.bin"), binary=True)
     return {"wall_s": wall, "peak_mb": peak, "note": note, **score(kv.index_to_key, kv.vectors)}
