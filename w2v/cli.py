@@ -11,7 +11,7 @@ import click
 
 from w2v.errors import W2VError
 from w2v.export import FORMATS
-from w2v.schema import EvalConfig
+from w2v.schema import EvalConfig, choices
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -79,14 +79,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """word2vec experiments on TensorFlow 2."""
     ctx.obj = {"debug": debug}
     logging.basicConfig(level=logging.INFO if debug else logging.WARNING, format="%(levelname)s %(message)s")
-
-
-def _tensorflow() -> None:
-    """Import TensorFlow, its start-up notes kept off stderr (unless --debug): only the commands that train or
-    write TensorFlow's files call this; the others answer without it."""
-    from w2v import quiet
-
-    quiet.tensorflow()
 
 
 def _report(result) -> None:
@@ -165,9 +157,9 @@ def _vectors(run_dir: Path, checkpoint: str | None):
 @click.option("--restrict", default=None, type=click.IntRange(min=1),
               help=f"Answer analogies from this many most frequent words (default: the run's eval.restrict, "
                    f"{EvalConfig().restrict} unless set).")
-@click.option("--method", type=click.Choice(["add", "mul"]), default=None,
+@click.option("--method", type=click.Choice(choices(EvalConfig, "method")), default=None,
               help="3CosAdd or 3CosMul (default: the run's eval.method, add unless set).")
-@click.option("--suite", type=click.Choice(["none", "standard"]), default=None,
+@click.option("--suite", type=click.Choice(choices(EvalConfig, "suite")), default=None,
               help="standard: the field's sets too (MEN, Rare Words, SimVerb, MTurk-771, RG-65, WS-353 sim/rel, MSR, "
                    "BATS), fetched on first use (default: the run's eval.suite).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -262,7 +254,9 @@ def visualize(run_dir: Path, checkpoint: str | None, top: int | None, tsv_dir: s
     """Write TensorBoard projector files and a map of words (a PNG): given words, words and their
     neighbours (the words asked about drawn as stars), or by default 300 frequent words past the first
     hundred."""
-    _tensorflow()
+    from w2v import quiet
+
+    quiet.tensorflow()  # it writes TensorFlow's files; the commands that only read runs answer without it
     from w2v.visualize import visualize as run_visualize
 
     split = lambda text: [w.strip() for w in text.split(",") if w.strip()]  # noqa: E731

@@ -24,7 +24,6 @@ from pathlib import Path
 from w2v import fileio
 from w2v.errors import W2VError
 
-SUITES = ("none", "standard")
 _FARUQUI = ("https://raw.githubusercontent.com/mfaruqui/eval-word-vectors/94b3dd9fdbac7ed08dbee7179cd5ee464acf0594/"
             "data/word-sim/")
 _MSR = ("https://raw.githubusercontent.com/vecto-ai/word-benchmarks/9b61d0e067e2e68af22160d09450f82d9544cd70/"

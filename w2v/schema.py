@@ -202,3 +202,8 @@ class Config:
 def sections() -> dict[str, type]:
     """Section name -> its dataclass, in order."""
     return {f.name: f.type if isinstance(f.type, type) else globals()[f.type] for f in dataclasses.fields(Config)}
+
+
+def choices(section: type, key: str) -> tuple:
+    """The values a key of a section allows (empty where any value of its type is allowed)."""
+    return next(f.metadata["choices"] for f in dataclasses.fields(section) if f.name == key)
