@@ -20,6 +20,18 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def test_a_sweep_whose_every_run_failed_says_so_and_exits_1(tmp_path):
+    corpus = planted_corpus(tmp_path / "planted.txt", sentences=400)
+    # A vocabulary of 36 words (min_count=50) is too small for 40 or 50 negatives: both runs fail.
+    result = invoke("sweep", "--config", ROOT / "configs" / "tiny.yaml", "--grid", "model.num_sampled=40,50",
+                    "--set", f"data.corpus={corpus}", "--set", "data.min_count=50",
+                    "--set", f"run.output_dir={tmp_path / 'runs'}")
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "0 completed, 2 failed" in result.output
+    assert "failed num_sampled-40: error: config key model.num_sampled: 40 must be smaller" in result.output
+
+
 def test_sweep_runs_the_grid_survives_a_failure_and_skips_done_work(tmp_path, monkeypatch):
     corpus = planted_corpus(tmp_path / "planted.txt", sentences=400)
     # 36 planted words are seen about 67 times each and 30 fillers about 40 times: min_count=50 keeps

@@ -350,15 +350,14 @@ def sweep(config_path: str, grid: tuple[str, ...], overrides: tuple[str, ...], s
 
     if not grid and not seeds:
         raise W2VError("sweep: give --grid KEY=V1,V2 (repeatable), --seeds N, or both")
-    root, trials = sweep_lib.run_sweep(Path(config_path), list(grid), list(overrides), parallel, name,
-                                       report=lambda line: click.echo(line, err=True), seeds=seeds)
+    root, trials, groups = sweep_lib.run_sweep(Path(config_path), list(grid), list(overrides), parallel, name,
+                                               report=lambda line: click.echo(line, err=True), seeds=seeds)
     click.echo(f"sweep {root}: {sum(t.status == 'completed' for t in trials)} completed, "
                f"{sum(t.status == 'failed' for t in trials)} failed")
     for t in trials:
         if t.status == "failed":
             click.echo(f"  failed {t.name}: {t.error}")
     click.echo(experiments.runs_table(sweep_lib.records(trials)))
-    groups = seeds_lib.group([t.run_dir for t in trials if t.status == "completed"])
     if seeds_lib.repeated(groups):
         click.echo("\nover seeds:\n" + seeds_lib.table(groups))
     if any(t.status == "failed" for t in trials):

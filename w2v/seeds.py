@@ -70,7 +70,10 @@ def _metrics(run_dir: Path) -> dict[str, float]:
 
 def group(run_dirs: list[Path]) -> list[Group]:
     """The runs grouped by their config without the seed (first appearance order), with each metric of
-    the newest evaluation, and the final loss, over the group's runs."""
+    the newest evaluation, and the final loss, over the group's runs (none for no runs: a sweep whose every
+    run failed)."""
+    if not run_dirs:
+        return []
     configs = [runs.load_config(d) for d in run_dirs]
     flats = [config_lib.flat(c) for c in configs]
     keys = [tuple(sorted((k, repr(v)) for k, v in f.items() if k not in IGNORED)) for f in flats]

@@ -22,6 +22,7 @@ from pathlib import Path
 from w2v import config as config_lib
 from w2v import fileio, runs
 from w2v import meta as meta_lib
+from w2v import seeds as seeds_lib
 from w2v.errors import W2VError
 
 SWEEP_FILE = "sweep.json"
@@ -99,10 +100,11 @@ def _run(config_path: Path, overrides: list[str], trial: Trial) -> Trial:
 
 def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), parallel: int = 1,
               name: str | None = None, report: Callable[[str], None] = lambda line: None,
-              every: float = 10.0, seeds: int | None = None) -> tuple[Path, list[Trial]]:
-    """Run every trial not yet done; returns the sweep directory and the trials with their status.
-    ``report`` hears which trial starts and how it ended, and every ``every`` seconds how far the
-    running ones are. Settings run with several seeds get their mean ± std in TensorBoard (``seeds/``)."""
+              every: float = 10.0, seeds: int | None = None) -> tuple[Path, list[Trial], list[seeds_lib.Group]]:
+    """Run every trial not yet done; returns the sweep directory, the trials with their status and the
+    completed runs grouped by setting (``seeds.group``). ``report`` hears which trial starts and how it ended,
+    and every ``every`` seconds how far the running ones are. Settings run with several seeds get their
+    mean ± std in TensorBoard (``seeds/``)."""
     root, trials = plan(Path(config_path), grid, list(overrides), name, seeds)
     root.mkdir(parents=True, exist_ok=True)
     previous = {t["name"]: t for t in _read_sweep(root)}
@@ -144,12 +146,10 @@ def run_sweep(config_path: Path, grid: list[str], overrides: list[str] = (), par
     finally:
         done.set()
     _write_sweep(root, trials)
-    completed = [t.run_dir for t in trials if t.status == "completed"]
-    if completed:
-        from w2v import seeds as seeds_lib
-
-        seeds_lib.write_summaries(root / SEEDS_DIR, seeds_lib.group(completed))
-    return root, trials
+    groups = seeds_lib.group([t.run_dir for t in trials if t.status == "completed"])
+    if groups:
+        seeds_lib.write_summaries(root / SEEDS_DIR, groups)
+    return root, trials, groups
 
 
 def _read_sweep(root: Path) -> list[dict]:
