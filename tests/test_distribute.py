@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,7 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float) -> None:
 @pytest.mark.slow
 def test_multi_worker_processes_end_with_identical_variables_and_one_checkpoint_set(planted, tmp_path):
     cfg = small_config(planted, tmp_path / "runs", distribute__strategy="multi_worker", train__batch_size=128,
-                       train__epochs=1, checkpoint__every_n_steps=10, summary__graph=False)
+                       train__epochs=1, checkpoint__every_n_steps=10, summary__graph=False, train__kernel="tf")
     trainer.load_corpus(cfg)  # tokenised once here, not by two workers at a time
     config_lib.dump(cfg, tmp_path / "config.yaml")
     scratch = tmp_path / "worker-tmp"
@@ -137,6 +138,86 @@ def test_multi_worker_processes_end_with_identical_variables_and_one_checkpoint_
     assert meta.read(run_dir)["status"] == "completed" and meta.read(run_dir)["step"] == step
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["mw"]
     assert list(scratch.iterdir()) == []  # the other worker's checkpoints were deleted
+
+
+# Each call of worker 1 made slow, so that the job is still training when the test kills it.
+SLOW_CALLS = """
+import time
+from w2v import feeds
+call = feeds.Averaged.call
+feeds.Averaged.call = lambda self, run, n: (time.sleep(0.3), call(self, run, n))[1]
+"""
+
+
+def _planted_hits(run_dir: Path) -> float:
+    """The share of planted group words whose nearest neighbours are all of their own group."""
+    from tests.conftest import GROUP_SIZE, GROUPS
+
+    vocab, vectors, _ = runs.load_embedding(run_dir)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    words = [f"g{g}w{w}" for g in range(GROUPS) for w in range(GROUP_SIZE)]
+    hits = 0
+    for word in words:
+        top = [vocab.words[i] for i in np.argsort(-(unit @ unit[vocab.index[word]]))[1:GROUP_SIZE]]
+        hits += all(t.split("w")[0] == word.split("w")[0] for t in top)
+    return hits / len(words)
+
+
+@pytest.mark.slow
+def test_multi_worker_on_the_fused_engine_learns_and_resumes_bit_identically_after_a_worker_is_killed(planted,
+                                                                                                     tmp_path):
+    cfg = small_config(planted, tmp_path / "runs", distribute__strategy="multi_worker", train__epochs=3,
+                       distribute__sync_every_n_steps=8, checkpoint__every_n_steps=16, model__embedding_dim=24,
+                       train__learning_rate=0.05, summary__graph=False)
+    trainer.load_corpus(cfg)
+    config_lib.dump(cfg, tmp_path / "config.yaml")
+    train = ["train", "--config", str(tmp_path / "config.yaml"), "--quiet", "--name"]
+    whole = {("worker", i): [sys.executable, "-c", DRIVER, str(tmp_path / f"worker{i}.npz"), *train, "whole"]
+             for i in range(2)}
+    with cluster({"worker": 2}, whole, {}, tmp_path) as procs:
+        for (kind, i), proc in procs.items():
+            finish(proc, tmp_path / f"{kind}{i}.log", timeout=240)
+    first, second = np.load(tmp_path / "worker0.npz"), np.load(tmp_path / "worker1.npz")
+    for name in first.files:  # the workers end with equal tables
+        np.testing.assert_array_equal(first[name], second[name])
+    run_dir = tmp_path / "runs" / "whole"
+    record = meta.read(run_dir)
+    assert record["kernel"] == "fused" and record["status"] == "completed"
+    assert record["averaging"]["syncs"] > 10 and record["averaging"]["rows"] > 0
+    assert _planted_hits(run_dir) > 0.9
+
+    # The same job, worker 1 killed with SIGKILL after the chief's second checkpoint, the other one then
+    # stopped too (a cluster scheduler restarts the whole job), and both restarted with `w2v resume`.
+    split = tmp_path / "runs" / "split"
+    killed = {("worker", 0): [sys.executable, "-m", "w2v", *train, "split"],
+              ("worker", 1): [sys.executable, "-c", SLOW_CALLS + "from w2v.cli import cli\ncli(prog_name='w2v')",
+                              *train, "split"]}
+    with cluster({"worker": 2}, killed, {}, tmp_path) as procs:
+        deadline = time.monotonic() + 180
+        while not (split / runs.CHECKPOINTS / "ckpt-32.index").exists():
+            assert time.monotonic() < deadline and procs["worker", 1].poll() is None, (
+                (tmp_path / "worker1.log").read_text()[-3000:])
+            time.sleep(0.05)
+        procs["worker", 1].kill()
+        procs["worker", 1].wait()
+    assert meta.read(split)["status"] == "running"  # killed, not ended
+    stopped_at = state.read(runs.checkpoint_path(split)).step
+    assert 32 <= stopped_at < record["step"]
+    resume = {("worker", i): [sys.executable, "-m", "w2v", "resume", str(split), "--quiet"] for i in range(2)}
+    with cluster({"worker": 2}, resume, {}, tmp_path) as procs:
+        for (kind, i), proc in procs.items():
+            finish(proc, tmp_path / f"{kind}{i}.log", timeout=240)
+    _, a, step_a = runs.load_embedding(run_dir)
+    _, b, step_b = runs.load_embedding(split)
+    assert step_a == step_b == record["step"]
+    np.testing.assert_array_equal(a, b)
+    reader = tf.train.load_checkpoint(runs.checkpoint_path(split))
+    np.testing.assert_array_equal(reader.get_tensor(state.SHARES),
+                                  tf.train.load_checkpoint(runs.checkpoint_path(run_dir)).get_tensor(state.SHARES))
+
+    # On one machine: the whole tables of its checkpoints train on, from where the workers' shares end.
+    extended = trainer.resume(run_dir, ["distribute.strategy=default", "train.epochs=4"], show_progress=False)
+    assert extended.step > record["step"] and meta.read(run_dir)["status"] == "completed"
 
 
 @pytest.mark.slow

@@ -86,6 +86,7 @@ class Clock:
 class Action:
     every: int | None = None
     at_first_step = False  # also due at step 1, so that even a run stopped early has a record
+    reads_tables = False  # reads or saves the trained tables (workers that average theirs make them whole first)
 
     def due(self, step: int) -> bool:
         return self.every is None or (step > 0 and step % self.every == 0) or (self.at_first_step and step == 1)
@@ -120,6 +121,8 @@ class Scalars(Action):
 class Histograms(Action):
     """Weight (and gradient) histograms of the trained tables."""
 
+    reads_tables = True
+
     def __init__(self, every: int, summaries: Summaries, tables: list[Any], grads: list[Any] | None) -> None:
         self.every, self.summaries, self.tables, self.grads = every, summaries, tables, grads
 
@@ -135,6 +138,8 @@ class Histograms(Action):
 
 class Evaluation(Action):
     """Periodic evaluation: a report in eval/step-N.json, scalars, and the metrics in meta.json."""
+
+    reads_tables = True
 
     def __init__(self, every: int, evaluate: Any, meta: RunMeta | None) -> None:
         self.every, self.evaluate, self.meta = every, evaluate, meta
@@ -157,6 +162,8 @@ class Best(Action):
     """The best value so far of one evaluation metric (higher is better), kept in the training state:
     its checkpoint kept apart (checkpoint.keep_best), and the run stopped once it has not improved for
     ``patience`` evaluations (eval.early_stop). Runs after the Evaluation of the same step."""
+
+    reads_tables = True
 
     def __init__(self, every: int, metric: str, best: Any, keep: Checkpoints | None, patience: int | None,
                  meta: RunMeta | None) -> None:
@@ -208,6 +215,8 @@ class Record(Action):
 
 class Checkpointing(Action):
     """A checkpoint every N steps and at the end (never twice at one step)."""
+
+    reads_tables = True
 
     def __init__(self, checkpoints: Checkpoints, step: int) -> None:
         self.checkpoints, self.every = checkpoints, checkpoints.every

@@ -63,6 +63,19 @@ def task_from_env(strategy: str) -> Task:
     return Task(kind, index, workers, has_chief)
 
 
+def rank(strategy: tf.distribute.Strategy) -> tuple[int, int]:
+    """This process's index among the workers that train under ``strategy``, and their number (0 and 1
+    outside a multi-worker cluster). A chief trains as worker 0 and the workers follow it, as
+    MultiWorkerMirroredStrategy numbers them."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 0, 1
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec().as_dict()
+    chiefs = len(spec.get("chief", []))
+    index = resolver.task_id if resolver.task_type == "chief" else chiefs + resolver.task_id
+    return index, chiefs + len(spec.get("worker", []))
+
+
 def configure(config: DistributeConfig, task: Task) -> None:
     """Settings that must precede TensorFlow's runtime start: logical CPU devices and, for a
     parameter-server coordinator, enough inter-op threads (fewer than workers + 1 hangs on 2 cores)."""

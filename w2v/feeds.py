@@ -8,6 +8,8 @@ positioned from the examples counter instead (the stream is a pure function of t
 - ``Distributed``: Mirrored or MultiWorkerMirrored replicas, each reading its share of the chunks.
 - ``ParameterServer``: the chief's ClusterCoordinator schedules steps on the workers, each reading its
   own share forever (its epochs end by stream position).
+- ``Averaged``: multi-worker on the fused engine; each worker reads its share and trains its own tables,
+  and every call ends with the workers' average (w2v/averaging.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from w2v import pipeline
+from w2v.averaging import Averaging
 from w2v.config import Config
 from w2v.steps import StepFn
 from w2v.vocab import EncodedCorpus
@@ -120,9 +123,43 @@ class ParameterServer(Local):
                 float(results[-1][3]))
 
 
-def make(corpus: EncodedCorpus, config: Config, strategy: tf.distribute.Strategy, native: bool = False) -> Local:
+class Averaged(Local):
+    """A worker of a multi-worker job on the fused engine: it reads its own share of the chunks with the
+    engine's ops and trains its own tables, and each call ends with the workers' agreement and average."""
+
+    saveable = False
+
+    def __init__(self, corpus: EncodedCorpus, config: Config, strategy: tf.distribute.Strategy,
+                 averaging: Averaging) -> None:
+        super().__init__(corpus, config, strategy, native=True)
+        self.averaging = averaging
+
+    def start(self, epoch: int, skip: int) -> None:
+        """This worker's stream from ``epoch``, after the examples it already trained on: its share of
+        ``skip`` as the checkpoint recorded it, or, from the checkpoint of another kind of run (whose
+        shares do not add up to ``skip``), an even split."""
+        index, workers = self.averaging.rank, self.averaging.workers
+        state = self.averaging.state
+        shares = state.shares.numpy()
+        if int(shares.sum()) != skip:
+            shares = np.array([skip // workers + (i < skip % workers) for i in range(workers)], np.int64)
+            state.shares.assign(shares)
+        self.iterator = iter(pipeline.make_dataset(self.corpus, self.config, epoch, int(shares[index]),
+                                                   (index, workers), native=True))
+
+    def call(self, run: Callable, n: int) -> Outcome:
+        """Run up to ``n`` steps on this worker's data, then agree with the others (see Averaging)."""
+        done, loss_sum, _, lr = super().call(run, n)
+        return self.averaging(done, loss_sum, lr, n)
+
+
+def make(corpus: EncodedCorpus, config: Config, strategy: tf.distribute.Strategy, native: bool = False,
+         averaging: Averaging | None = None) -> Local:
     """The feed for this strategy; ``native``: one device makes its examples with the engine library's
-    keep and windows ops (the fused kernel has them built)."""
+    keep and windows ops (the fused kernel has them built); ``averaging``: the workers of a multi-worker
+    job on the fused engine average their own tables."""
+    if averaging is not None:
+        return Averaged(corpus, config, strategy, averaging)
     if isinstance(strategy, tf.distribute.ParameterServerStrategy):
         return ParameterServer(corpus, config, strategy)
     if isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)):

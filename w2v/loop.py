@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from w2v import actions, evaluate, feeds, fused, losses, projector, runs, steps, subwords
+from w2v import actions, distribute, evaluate, feeds, fused, losses, projector, runs, steps, subwords
 from w2v import config as config_lib
 from w2v import state as state_lib
 from w2v import vocab as vocab_lib
 from w2v.actions import Clock
+from w2v.averaging import Averaging
 from w2v.checkpoints import Checkpoints
 from w2v.config import Config
 from w2v.errors import W2VError
@@ -56,22 +57,29 @@ class Trainer:
 
     def __init__(self, config: Config, corpus: vocab_lib.EncodedCorpus, run_dir: Path, kernel: str,
                  evaluator: evaluate.Evaluator | None = None, strategy: tf.distribute.Strategy | None = None,
-                 save_iterator: bool = True) -> None:
+                 save_iterator: bool = True, save_shares: bool = True) -> None:
         self.config, self.corpus, self.run_dir, self.kernel = config, corpus, Path(run_dir), kernel
         self.evaluator = evaluator
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.feed = feeds.make(corpus, config, self.strategy, native=kernel == "fused")
-        self.save_iterator = save_iterator and self.feed.saveable
         self.threads = config.train.threads or fused.default_threads()
         noise = corpus.vocab.noise_distribution(config.model.noise, config.model.noise_power)
         # Watched metrics by the config key that names them: keep_best's first, whose best value meta.json records.
         self.watched = {key: evaluate.metric_name(name) for key, name in config_lib.watched_metrics(config).items()}
-        with self.strategy.scope():
+        rank, workers = distribute.rank(self.strategy)
+        # The fused engine trains this process's own tables in place; the workers of a multi-worker job
+        # average theirs (w2v/averaging.py), so its variables are never mirrored.
+        home = tf.distribute.get_strategy() if kernel == "fused" else self.strategy
+        with home.scope():
             table = subwords.table(corpus.vocab.words, subwords.settings(config.model)) if config.model.subwords \
                 else None
             model = Word2Vec(len(corpus.vocab), config.model, noise, config.run.seed, corpus.vocab.counts, table)
             self.state = TrainState(model, SparseOptimizer(config.train.optimizer, model.trainable),
-                                    tuple(dict.fromkeys(self.watched.values())))
+                                    tuple(dict.fromkeys(self.watched.values())), workers)
+            self.averaging = Averaging(self.strategy, self.state, rank, workers, config.distribute.sync_every_n_steps,
+                                       config.distribute.sync_rows) if kernel == "fused" and workers > 1 else None
+        self.feed = feeds.make(corpus, config, self.strategy, native=kernel == "fused", averaging=self.averaging)
+        self.save_iterator = save_iterator and self.feed.saveable
+        self.save_shares = save_shares and self.averaging is not None
         if config.init.freeze_old:
             model.frozen = (corpus.inherited, 0 if model.loss_kind.tree else corpus.inherited)
         self.total_positions = config.train.epochs * corpus.shards.stream_length
@@ -81,7 +89,7 @@ class Trainer:
         # coordinator's variables, and the fused kernel makes no gradients).
         self.grads = None if kernel == "fused" or self.feed.ends_by_position else [
             tf.Variable(tf.zeros([0]), shape=tf.TensorShape(None), trainable=False) for _ in model.trainable]
-        self._run = tf.function(feeds.steps_loop(self.strategy, step, self.grads))
+        self._run = tf.function(feeds.steps_loop(home, step, self.grads))
         self.start_data(0, 0)
 
     @property
@@ -94,7 +102,7 @@ class Trainer:
         self.state.data_epoch.assign(epoch)
         self.state.examples.assign(skip)
         self.feed.start(epoch, skip)
-        checkpoint = self.state.checkpoint(self.feed.iterator if self.save_iterator else None)
+        checkpoint = self.state.checkpoint(self.feed.iterator if self.save_iterator else None, self.save_shares)
         cfg = self.config.checkpoint
         self.checkpoints = Checkpoints(checkpoint, runs.checkpoint_dir(self.run_dir), cfg.every_n_steps,
                                        cfg.max_to_keep, self.state.step)
@@ -193,15 +201,20 @@ class Trainer:
         the ``pace`` (seconds a step) of the last call; one step while the pace is unknown (and at step 0:
         the first scalars come at step 1). The workers of a multi-worker job each run every step's
         collectives, so their calls must be of one size: train.steps_per_call, never a pace of their own,
-        which under uneven load would leave one worker waiting on the other for ever."""
+        which under uneven load would leave one worker waiting on the other for ever. Workers that
+        average their tables at the end of each call make calls up to the next multiple of
+        distribute.sync_every_n_steps instead."""
         if clock.step == 0:
             n = 1
+        elif self.averaging:
+            every = self.config.distribute.sync_every_n_steps
+            n = every - clock.step % every
         elif isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
             n = self.config.train.steps_per_call
         else:
             n = 1 if pace is None else int(CALL_SECONDS / max(pace, 1e-9))
-        n = min([n, self.config.train.steps_per_call] + [k - clock.step % k for k in due if k]
-                + ([end - clock.step] if end is not None else []))
+        n = min([n if self.averaging else min(n, self.config.train.steps_per_call)]
+                + [k - clock.step % k for k in due if k] + ([end - clock.step] if end is not None else []))
         return max(n, 1)
 
     def fit(self, show_progress: bool = True, stop_at: int | None = None, meta: RunMeta | None = None) -> Result:
@@ -222,6 +235,8 @@ class Trainer:
         due = [a.every for a in todo]
         trace = cfg.summary.graph and clock.step == 0 and not self.feed.ends_by_position
         pace = None
+        if self.averaging:
+            self.averaging.reset(lambda step: step == end or any(a.reads_tables and a.due(step) for a in todo))
         abort = (lambda: meta.end("interrupted", "aborted by a second interrupt")) if meta else (lambda: None)
         with StopSignals(on_abort=abort) as signals:
             while end is None or clock.step < end:
@@ -250,6 +265,8 @@ class Trainer:
             clock.words_per_sec = clock.overall_words_per_sec()
             for action in todo:
                 action.finish(clock)
+        if meta and self.averaging:
+            meta.update(averaging=self.averaging.traffic.record())
         finished = clock.exhausted or (limit is not None and clock.step >= limit) or clock.stop_reason is not None
         return Result(self.run_dir, clock.step, clock.loss, clock.words_per_sec, finished, signals.received,
                       reason=clock.stop_reason)

@@ -116,9 +116,10 @@ class TrainConfig:
     steps_per_call: int = _opt(50, "Training steps run inside one tf.function call.", lo=1)
     kernel: str = _opt("auto", "fused: each step is one C++ op doing word2vec's SGD a window at a time (losses "
                        + ", ".join(name for name, loss in LOSSES.items() if loss.fused) + ", skipgram or cbow, sgd, "
-                       "no clipping, one CPU device; built with g++ on first use). tf: TensorFlow's gather and "
-                       "scatter ops (every loss and optimizer, GPUs, tf.distribute). auto: fused where it applies "
-                       "and builds, else tf.", choices=("auto", "fused", "tf"))
+                       "no clipping, one CPU device or one per worker of a multi_worker cluster; built with g++ on "
+                       "first use). tf: TensorFlow's gather and scatter ops (every loss and optimizer, GPUs, every "
+                       "tf.distribute strategy). auto: fused where it applies and builds, else tf.",
+                       choices=("auto", "fused", "tf"))
     threads: int | None = _opt(None, "Threads of the fused kernel; null: the cores this process may use. Runs are "
                                "bit-identical whatever the number (unless train.hogwild).", lo=1, hi=256)
     hogwild: bool = _opt(False, "Fused kernel: let threads update the tables without locks or order, as word2vec.c "
@@ -183,6 +184,14 @@ class DistributeConfig:
                            "shards over the ps tasks.", lo=1)
     cpu_devices: int = _opt(1, "Split the host CPU into this many logical devices (mirrored uses them when there "
                             "is no GPU; for trying a strategy on one machine).", lo=1, hi=64)
+    sync_every_n_steps: int = _opt(50, "multi_worker with the fused kernel: each worker trains its share of the "
+                                   "corpus on its own copy of the tables, and every N steps (and before each "
+                                   "checkpoint, evaluation or histogram) the workers make the rows some worker "
+                                   "changed the mean of all copies.", lo=1)
+    sync_rows: int = _opt(1024, "multi_worker with the fused kernel: the k-th sync averages the rows of the "
+                          "sync_rows * 2^j most frequent words (2^j the largest power of 2 dividing k, as pWord2Vec "
+                          "does), every row before checkpoints, evaluations, histograms and the end; 0: every row "
+                          "at every sync.", lo=0)
 
 
 @dataclass(frozen=True)

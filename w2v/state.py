@@ -29,13 +29,15 @@ OUTPUT_BIASES = key("model", "nce_biases")
 STEP = key("step")
 EXAMPLES = key("examples")
 ITERATOR = "data"  # the saved tf.data iterator (its keys start with "data/")
+SHARES = key("shares")  # examples each worker of a multi-worker job on the fused engine has trained on
 BEST = "best"  # best metric values so far, one [value, step] a watched metric
 
 
 class TrainState:
     """The model, its optimizer and the counters that place a run in its data stream."""
 
-    def __init__(self, model: Word2Vec, optimizer: SparseOptimizer, watched: tuple[str, ...] = ()) -> None:
+    def __init__(self, model: Word2Vec, optimizer: SparseOptimizer, watched: tuple[str, ...] = (),
+                 workers: int = 1) -> None:
         self.model = model
         self.optimizer = optimizer
         counter = lambda name: tf.Variable(0, dtype=tf.int64, trainable=False, name=name)  # noqa: E731
@@ -48,17 +50,23 @@ class TrainState:
         # the same place when its iterator cannot be saved.
         self.data_epoch = counter("data_epoch")
         self.examples = counter("examples")
+        # Each worker's part of ``examples`` where the workers read their shares of the corpus on their own
+        # (multi-worker on the fused engine): where each worker's stream resumes.
+        self.shares = tf.Variable(tf.zeros([workers], tf.int64), trainable=False, name="shares")
         # The best value of each watched metric and its step (checkpoint.keep_best, eval.early_stop): in the
         # checkpoint, so a resumed run compares against what the uninterrupted one would.
         self.best = {metric: tf.Variable([-np.inf, 0.0], dtype=tf.float64, trainable=False) for metric in watched}
 
-    def checkpoint(self, iterator: object | None = None) -> tf.train.Checkpoint:
-        """The checkpoint of this state, with the data iterator when it can be saved."""
+    def checkpoint(self, iterator: object | None = None, shares: bool = False) -> tf.train.Checkpoint:
+        """The checkpoint of this state, with the data iterator when it can be saved, and the workers'
+        ``shares`` if asked."""
         tree = {"tree_paths": self.model.tree_paths, "tree_codes": self.model.tree_codes} \
             if self.model.loss_kind.tree else {}
         model = tf.train.Checkpoint(embedding=self.model.embedding, nce_weights=self.model.output_weights,
                                     nce_biases=self.model.output_biases, **tree)
         extra = {ITERATOR: iterator} if iterator is not None else {}
+        if shares:
+            extra["shares"] = self.shares
         if self.best:
             extra[BEST] = tf.train.Checkpoint(**{name.replace("/", ":"): v for name, v in self.best.items()})
         return tf.train.Checkpoint(model=model, optimizer=self.optimizer, step=self.step, position=self.position,
@@ -108,3 +116,9 @@ def holds_iterator(path: str | None) -> bool:
     it; the others are positioned by their examples counter). Reads the index only, which a save
     killed halfway leaves intact; a run without checkpoints will save it."""
     return path is None or any(name.startswith(f"{ITERATOR}/") for name, _ in tf.train.list_variables(path))
+
+
+def holds_shares(path: str | None) -> bool:
+    """Whether a checkpoint holds each worker's examples (runs of multi-worker jobs on the fused engine
+    save them), as ``holds_iterator``."""
+    return path is None or any(name == SHARES for name, _ in tf.train.list_variables(path))

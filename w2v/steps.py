@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from w2v import fused, losses, schedules
+from w2v import distribute, fused, losses, schedules
 from w2v.config import Config
 from w2v.errors import W2VError
 from w2v.state import TrainState
@@ -125,13 +125,18 @@ def tf_step(state: TrainState, setting: Setting) -> StepFn:
 def fused_step(state: TrainState, setting: Setting) -> StepFn:
     """One call of the fused engine: word2vec's SGD in place, a window at a time, with negatives the
     engine draws keyed on the step. The roles are word2vec.c's: context rows are the inputs, the
-    centre word is the target (the pipeline's skip-gram pairs are centre -> context)."""
+    centre word is the target (the pipeline's skip-gram pairs are centre -> context).
+
+    The workers of a multi-worker job (``setting.replicas``) train their own tables, whose rows
+    w2v/averaging.py then makes the mean of all: each trains at that many times the rate, so that a row
+    moves as far as one process training all the data would move it (measured: the configured rate
+    learns less than half as much, 5.0% analogies after an epoch of Gutenberg against 13.7%)."""
     config = setting.config
     model = state.model
 
     def step(batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
         position = tf.reduce_max(batch["position"])
-        lr = learning_rate(setting, state, position)
+        lr = learning_rate(setting, state, position) * setting.replicas
         if config.model.architecture == "cbow":
             rows, mask, targets = batch["inputs"], batch["input_mask"], batch["labels"]
         else:
@@ -152,8 +157,11 @@ def _fused_cannot(config: Config, strategy: tf.distribute.Strategy) -> str | Non
         return f"it trains the losses {names} (not {model.loss})"
     if train.optimizer != "sgd" or train.clip != "none":
         return "it applies plain sgd without clipping"
-    if strategy.num_replicas_in_sync != 1 or isinstance(strategy, tf.distribute.ParameterServerStrategy):
-        return "it runs on one device (no tf.distribute strategy)"
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if strategy.num_replicas_in_sync != distribute.rank(strategy)[1]:
+            return "it runs on one device per worker"
+    elif strategy.num_replicas_in_sync != 1 or isinstance(strategy, tf.distribute.ParameterServerStrategy):
+        return "it runs on one device, or one per worker of a multi_worker cluster"
     if tf.config.list_logical_devices("GPU"):
         return "it has a CPU kernel only"
     return None

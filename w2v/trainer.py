@@ -250,7 +250,8 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
                             run_dir, lock.took_over)
             latest = tf.train.latest_checkpoint(str(runs.checkpoint_dir(out)))
             trainer = Trainer(config, corpus, out, kernel, make_evaluator(config) if task.writes_run else None,
-                              strategy, save_iterator=state.holds_iterator(latest))
+                              strategy, save_iterator=state.holds_iterator(latest),
+                              save_shares=state.holds_shares(latest))
             _announce(run_dir, trainer, show_progress and task.writes_run)
             if trainer.restore() is None:
                 # Killed before its first checkpoint: nothing was saved, so starting over is the exact
