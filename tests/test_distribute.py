@@ -114,7 +114,7 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float) -> None:
 @pytest.mark.slow
 def test_multi_worker_processes_end_with_identical_variables_and_one_checkpoint_set(planted, tmp_path):
     cfg = small_config(planted, tmp_path / "runs", distribute__strategy="multi_worker", train__batch_size=128,
-                       train__epochs=1, checkpoint__every_n_steps=10, summary__graph=False, train__kernel="tf")
+                       train__steps=60, checkpoint__every_n_steps=10, summary__graph=False, train__kernel="tf")
     trainer.load_corpus(cfg)  # tokenised once here, not by two workers at a time
     config_lib.dump(cfg, tmp_path / "config.yaml")
     scratch = tmp_path / "worker-tmp"
