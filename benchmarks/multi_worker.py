@@ -12,8 +12,9 @@ For the workers, the chief's meta.json gives what their syncs exchanged: syncs, 
 
 The scaling model: a machine of C cores trains at C times the per-core rate measured here (the single process's
 words/s over its threads); every sync a machine sends and receives about 2 (N - 1) / N of the payload measured
-per sync (a ring all-reduce), at the network's rate plus a latency per ring step. It prints, for 10, 25 and
-100 Gb/s, the traffic per second and the predicted speed-up up to 64 machines.
+per sync (a ring all-reduce), at the network's rate plus a latency per ring step, after the software time a
+sync took here. It prints, for 10, 25 and 100 Gb/s, the traffic per second and the predicted speed-up up to
+64 machines, and how long syncs of whole tables take (where scaling stops).
 """
 
 from __future__ import annotations
