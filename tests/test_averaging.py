@@ -24,6 +24,7 @@ from w2v.schema import ModelConfig
 from w2v.state import TrainState
 
 out, changes = sys.argv[1], json.loads(sys.argv[2])
+averaging.PACK = 12  # rows all-reduced 12 values at a time: several all-reduces a sync, as large tables take
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
 rank, workers = distribute.rank(strategy)
 model = Word2Vec(20, ModelConfig(embedding_dim=4, loss="nce", num_sampled=5), np.full(20, 0.05), seed=3)

@@ -25,6 +25,9 @@ import tensorflow as tf
 from w2v.state import TrainState
 
 COUNTERS = 6  # a worker's steps done, loss sum, learning rate, step, position, examples
+# Values one all-reduce of rows carries at most (16 MB): a sync over every row of large tables goes in several,
+# so that its temporaries (rows gathered, packed, reduced, copied out) stay a few times this, not the tables'.
+PACK = 1 << 22
 
 
 @dataclass
@@ -126,14 +129,28 @@ class Averaging:
         return most, loss, 0.0, float(lrs[int(np.argmax(positions))])
 
     def _average(self, union: list[np.ndarray]) -> None:
-        """Make the rows in ``union`` (per table) the mean of every worker's, all tables in one all-reduce."""
-        ids = [tf.constant(np.flatnonzero(marks)[:, None], tf.int64) for marks in union]
-        rows = [tf.gather_nd(table, i) for table, i in zip(self.tables, ids, strict=True)]
-        mean = self._sum(tf.concat([tf.reshape(r, [-1]) for r in rows], 0)) / self.workers
-        parts = np.split(mean, np.cumsum([int(tf.size(r)) for r in rows])[:-1])
-        for table, copy, i, r, part in zip(self.tables, self.copies, ids, rows, parts, strict=True):
-            if len(part):
-                value = part.reshape(r.shape)
-                table.scatter_nd_update(i, value)
-                copy.scatter_nd_update(i, value)
-            self.traffic.rows += len(i)
+        """Make the rows in ``union`` (per table) the mean of every worker's: all tables' rows packed into
+        all-reduces of at most PACK values, in table and row order (one for the syncs of frequent words)."""
+        packs: list[list[tuple[int, np.ndarray]]] = [[]]
+        size = 0
+        for t, (table, marks) in enumerate(zip(self.tables, union, strict=True)):
+            ids = np.flatnonzero(marks)
+            self.traffic.rows += len(ids)
+            width = int(np.prod(table.shape[1:]))
+            for start in range(0, len(ids), max(PACK // width, 1)):
+                piece = ids[start:start + max(PACK // width, 1)]
+                if size and size + len(piece) * width > PACK:
+                    packs.append([])
+                    size = 0
+                packs[-1].append((t, piece))
+                size += len(piece) * width
+        for pack in packs:
+            if not pack:
+                continue
+            rows = [tf.gather(self.tables[t], piece) for t, piece in pack]
+            mean = self._sum(tf.concat([tf.reshape(r, [-1]) for r in rows], 0)) / self.workers
+            parts = np.split(mean, np.cumsum([int(tf.size(r)) for r in rows])[:-1])
+            for (t, piece), r, part in zip(pack, rows, parts, strict=True):
+                value, where = part.reshape(r.shape), piece[:, None]
+                self.tables[t].scatter_nd_update(where, value)
+                self.copies[t].scatter_nd_update(where, value)
