@@ -60,7 +60,6 @@ class Averaging:
         self.by_word = [True] + [not state.model.loss_kind.tree] * (len(self.tables) - 1)
         self.words = state.model.vocab_size
         self.copies = [tf.Variable(table, trainable=False) for table in self.tables]
-        self.counted = 0  # state.examples at the last agreement: what this worker added since is its own
         self.whole_at: Callable[[int], bool] = lambda step: True
         self.traffic = Traffic()
 
@@ -69,15 +68,14 @@ class Averaging:
         as the last average; ``whole_at(step)``: whether the loop reads the tables after that step."""
         for copy, table in zip(self.copies, self.tables, strict=True):
             copy.assign(table)
-        self.counted = int(self.state.examples.numpy())
         self.whole_at = whole_at
 
     def rows_at(self, step: int) -> int | None:
         """How many of the most frequent words' rows the sync after ``step`` looks at (None: every row)."""
         if self.whole_at(step) or self.sync_rows == 0:
             return None
-        k = step // self.every if step % self.every == 0 else 1
-        rows = self.sync_rows * ((k & -k) if k else 1)  # k & -k: the largest power of 2 dividing k
+        k = step // self.every if step % self.every == 0 else 1  # steps start at 1: k >= 1
+        rows = self.sync_rows * (k & -k)  # k & -k: the largest power of 2 dividing k
         return None if rows >= self.words else rows
 
     def _sum(self, value: tf.Tensor) -> np.ndarray:
@@ -99,27 +97,24 @@ class Averaging:
         rows = self.rows_at(end)
         spans = [(rows if by_word and rows is not None else table.shape[0])
                  for table, by_word in zip(self.tables, self.by_word, strict=True)]
-        own = int(state.shares[self.rank]) + int(state.examples.numpy()) - self.counted
+        # The shares add up to the examples as of the last agreement: what this worker trained since is its own.
+        shares = state.shares.numpy()
+        own = int(shares[self.rank]) + int(state.examples.numpy()) - int(shares.sum())
         mine = np.zeros([self.workers, COUNTERS])
         mine[self.rank] = [done, loss_sum, lr, int(state.step.numpy()), int(state.position.numpy()), own]
-        changed = [tf.reduce_any(tf.not_equal(table[:span], copy[:span]), axis=list(range(1, table.shape.rank)))
-                   for table, copy, span in zip(self.tables, self.copies, spans, strict=True)]
         # float64: exact for counters below 2^53, and one all-reduce for counters and marks.
-        summed = self._sum(tf.concat([tf.constant(mine.ravel()), tf.cast(tf.concat(changed, 0), tf.float64)], 0))
+        summed = self._sum(tf.concat([tf.constant(mine.ravel()), self._marks(spans)], 0))
         dones, losses, lrs, steps, positions, owns = summed[:mine.size].reshape(mine.shape).T
         state.step.assign(int(steps.max()))
         state.position.assign(int(positions.max()))
         state.shares.assign(owns.astype(np.int64))
         state.examples.assign(int(owns.sum()))
-        self.counted = int(owns.sum())
         most = int(dones.max())
         marks = summed[mine.size:] > 0
         if most < asked and rows is not None:
             # Every worker's data has ended: the run ends here, with whole tables.
             spans = [table.shape[0] for table in self.tables]
-            changed = [tf.reduce_any(tf.not_equal(table, copy), axis=list(range(1, table.shape.rank)))
-                       for table, copy in zip(self.tables, self.copies, strict=True)]
-            marks = self._sum(tf.cast(tf.concat(changed, 0), tf.float64)) > 0
+            marks = self._sum(self._marks(spans)) > 0
         if most:
             self._average(np.split(marks, np.cumsum(spans)[:-1]))
         self.traffic.syncs += 1
@@ -127,6 +122,13 @@ class Averaging:
         self.traffic.seconds += time.perf_counter() - started
         loss = float(losses.sum()) * most / max(float(dones.sum()), 1.0)
         return most, loss, 0.0, float(lrs[int(np.argmax(positions))])
+
+    def _marks(self, spans: list[int]) -> tf.Tensor:
+        """1.0 for each of the first ``spans`` rows of each table that this worker changed since the last sync,
+        else 0.0, the tables one after the other."""
+        changed = [tf.reduce_any(tf.not_equal(table[:span], copy[:span]), axis=list(range(1, table.shape.rank)))
+                   for table, copy, span in zip(self.tables, self.copies, spans, strict=True)]
+        return tf.cast(tf.concat(changed, 0), tf.float64)
 
     def _average(self, union: list[np.ndarray]) -> None:
         """Make the rows in ``union`` (per table) the mean of every worker's: all tables' rows packed into
@@ -137,8 +139,9 @@ class Averaging:
             ids = np.flatnonzero(marks)
             self.traffic.rows += len(ids)
             width = int(np.prod(table.shape[1:]))
-            for start in range(0, len(ids), max(PACK // width, 1)):
-                piece = ids[start:start + max(PACK // width, 1)]
+            most = max(PACK // width, 1)  # rows of this table in one all-reduce
+            for start in range(0, len(ids), most):
+                piece = ids[start:start + most]
                 if size and size + len(piece) * width > PACK:
                     packs.append([])
                     size = 0
