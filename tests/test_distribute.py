@@ -166,7 +166,7 @@ def _planted_hits(run_dir: Path) -> float:
 @pytest.mark.slow
 def test_multi_worker_on_the_fused_engine_learns_and_resumes_bit_identically_after_a_worker_is_killed(planted,
                                                                                                      tmp_path):
-    cfg = small_config(planted, tmp_path / "runs", distribute__strategy="multi_worker", train__epochs=3,
+    cfg = small_config(planted, tmp_path / "runs", distribute__strategy="multi_worker", train__epochs=2,
                        distribute__sync_every_n_steps=8, checkpoint__every_n_steps=16, model__embedding_dim=24,
                        train__learning_rate=0.05, summary__graph=False)
     trainer.load_corpus(cfg)
@@ -216,7 +216,7 @@ def test_multi_worker_on_the_fused_engine_learns_and_resumes_bit_identically_aft
                                   tf.train.load_checkpoint(runs.checkpoint_path(run_dir)).get_tensor(state.SHARES))
 
     # On one machine: the whole tables of its checkpoints train on, from where the workers' shares end.
-    extended = trainer.resume(run_dir, ["distribute.strategy=default", "train.epochs=4"], show_progress=False)
+    extended = trainer.resume(run_dir, ["distribute.strategy=default", "train.epochs=3"], show_progress=False)
     assert extended.step > record["step"] and meta.read(run_dir)["status"] == "completed"
 
 

@@ -85,17 +85,17 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path):
 
 def test_repeated_kill_9_with_saves_every_other_step(tmp_path):
     corpus = planted_corpus(tmp_path / "planted.txt", sentences=2000)
-    expected = reference(corpus, tmp_path, steps=600)
+    expected = reference(corpus, tmp_path, steps=300)
     run_dir = tmp_path / "killed"
     rng = random.Random(7)
-    proc = start(["train", *crash_args(corpus, run_dir, steps=600, every=2)])
-    for _ in range(10):
+    proc = start(["train", *crash_args(corpus, run_dir, steps=300, every=2)])
+    for _ in range(5):
         kill_randomly(proc, run_dir, rng)
         assert proc.returncode == -signal.SIGKILL, f"ended before the kill: {proc.stderr.read()}"
         proc = start(["resume", str(run_dir), "--quiet"])
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
-    assert meta.read(run_dir)["status"] == "completed" and meta.read(run_dir)["step"] == 600
-    assert len(meta.read(run_dir)["sessions"]) == 11
+    assert meta.read(run_dir)["status"] == "completed" and meta.read(run_dir)["step"] == 300
+    assert len(meta.read(run_dir)["sessions"]) == 6
     assert not list((run_dir / runs.CHECKPOINTS).glob("*_temp*"))
     got = final(run_dir)
     assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
@@ -289,9 +289,9 @@ def base_args(run_dir, tmp_path, *sets):
     return args
 
 
-@pytest.mark.parametrize("kernel", ["auto", "tf"])
-def test_the_shipped_default_gives_the_same_vectors_run_to_run(tmp_path, kernel):
-    sets = [f"train.kernel={kernel}"] + (["data.corpus=gensim:lee"] if kernel == "tf" else [])
+def test_the_shipped_default_on_the_tf_kernel_gives_the_same_vectors_run_to_run(tmp_path):
+    """(On its own kernel, the engine, the test below shows it: a run killed and resumed ends equal to another.)"""
+    sets = ["train.kernel=tf", "data.corpus=gensim:lee"]
     for name in ("a", "b"):
         assert invoke("train", *base_args(tmp_path / name, tmp_path, *sets)).exit_code == 0
     np.testing.assert_array_equal(final(tmp_path / "a")[0], final(tmp_path / "b")[0])
@@ -299,6 +299,8 @@ def test_the_shipped_default_gives_the_same_vectors_run_to_run(tmp_path, kernel)
 
 
 def test_the_shipped_default_resumes_bit_identical_after_kill_9(tmp_path):
+    """Two runs of the shipped default, one of them killed and resumed, end with the same vectors: resume is
+    exact and a run repeats (either failing fails this)."""
     assert invoke("train", *base_args(tmp_path / "whole", tmp_path)).exit_code == 0
     run_dir = tmp_path / "killed"
     proc = start(["train", *base_args(run_dir, tmp_path, "summary.scalars_every_n_steps=1")])
