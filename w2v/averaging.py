@@ -126,8 +126,15 @@ class Averaging:
     def _marks(self, spans: list[int]) -> tf.Tensor:
         """1.0 for each of the first ``spans`` rows of each table that this worker changed since the last sync,
         else 0.0, the tables one after the other."""
-        changed = [tf.reduce_any(tf.not_equal(table[:span], copy[:span]), axis=list(range(1, table.shape.rank)))
-                   for table, copy, span in zip(self.tables, self.copies, spans, strict=True)]
+        return self._changed(tf.constant(spans, tf.int64))
+
+    @tf.function
+    def _changed(self, spans: tf.Tensor) -> tf.Tensor:
+        # A graph (one trace: the spans are a tensor): eagerly, its ops took 6.5 ms a sync of 1024 rows
+        # against 0.8 ms.
+        changed = [tf.reduce_any(tf.not_equal(table[:spans[i]], copy[:spans[i]]),
+                                 axis=list(range(1, table.shape.rank)))
+                   for i, (table, copy) in enumerate(zip(self.tables, self.copies, strict=True))]
         return tf.cast(tf.concat(changed, 0), tf.float64)
 
     def _average(self, union: list[np.ndarray]) -> None:
