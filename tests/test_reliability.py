@@ -83,6 +83,7 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path):
     assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
 
 
+@pytest.mark.slow
 def test_repeated_kill_9_with_saves_every_other_step(tmp_path):
     corpus = planted_corpus(tmp_path / "planted.txt", sentences=2000)
     expected = reference(corpus, tmp_path, steps=300)
@@ -298,6 +299,7 @@ def test_the_shipped_default_on_the_tf_kernel_gives_the_same_vectors_run_to_run(
     np.testing.assert_array_equal(final(tmp_path / "a")[1], final(tmp_path / "b")[1])
 
 
+@pytest.mark.slow
 def test_the_shipped_default_resumes_bit_identical_after_kill_9(tmp_path):
     """Two runs of the shipped default, one of them killed and resumed, end with the same vectors: resume is
     exact and a run repeats (either failing fails this)."""
