@@ -8,7 +8,7 @@ of the summed RSS of its processes), after the corpus was tokenised once into a 
 cluster's workers would point at one that holds it), and scored by the same evaluator as speed_vs_peers.py.
 For the workers, the chief's meta.json gives what their syncs exchanged: syncs, bytes and their wall time.
 
-    python benchmarks/multi_worker.py [--epochs 1] [--workers 2] [--sync-every 50,200] [--corpus PATH]
+    python benchmarks/multi_worker.py [--epochs 1] [--workers 2] [--sync-every 10,50] [--corpus PATH]
 
 The scaling model: a machine of C cores trains at C times the per-core rate measured here (the single process's
 words/s over its threads); every sync a machine sends and receives about 2 (N - 1) / N of the payload measured
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="loopback workers of the cluster side")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="threads in all, a side")
-    parser.add_argument("--sync-every", default="50", help="comma-separated distribute.sync_every_n_steps, one "
+    parser.add_argument("--sync-every", default="10", help="comma-separated distribute.sync_every_n_steps, one "
                         "cluster side each")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

@@ -34,7 +34,6 @@ tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU"
 from w2v import config as config_lib  # noqa: E402
 
 
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long end-to-end tests first: `-n 2` then spreads them over both workers from the start instead of
     leaving one worker to finish the longest alone at the end."""
