@@ -212,9 +212,8 @@ class Trainer:
         elif isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
             n = self.config.train.steps_per_call
         else:
-            n = 1 if pace is None else int(CALL_SECONDS / max(pace, 1e-9))
-        n = min([n if self.averaging else min(n, self.config.train.steps_per_call)]
-                + [k - clock.step % k for k in due if k] + ([end - clock.step] if end is not None else []))
+            n = 1 if pace is None else min(int(CALL_SECONDS / max(pace, 1e-9)), self.config.train.steps_per_call)
+        n = min([n] + [k - clock.step % k for k in due if k] + ([end - clock.step] if end is not None else []))
         return max(n, 1)
 
     def fit(self, show_progress: bool = True, stop_at: int | None = None, meta: RunMeta | None = None) -> Result:
