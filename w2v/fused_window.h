@@ -62,17 +62,20 @@ struct Step {
   int64_t outputs() const { return std::max(k + 1, depth); }  // the most output rows a window has
 };
 
-// Sixteen floats as one value, loaded from any float address: GCC keeps it in one register where the
-// target has 512-bit ones, and in two or four smaller ones elsewhere, with the same arithmetic per lane.
-typedef float Lanes __attribute__((vector_size(64), aligned(4), may_alias));
+// The products below work on blocks of sixteen floats, lane i of a block summing elements i mod 16, held
+// as two halves of eight: a vector of eight floats fits one register wherever there are 256-bit ones
+// (AVX2, AVX-512), while GCC keeps a 16-float vector in memory on targets without 512-bit registers and
+// made every addition a store and a reload (4x slower on an AVX2 machine). The halves do the same
+// arithmetic per lane as one 16-float value.
 typedef float Lanes8 __attribute__((vector_size(32)));
 typedef float Lanes4 __attribute__((vector_size(16)));
+typedef float Unaligned8 __attribute__((vector_size(32), aligned(4), may_alias));
 
-// Lane i of a dot product's 16 lanes sums its elements i mod 16; the lanes are then added as a tree.
-inline float Reduce(const Lanes& acc) {
-  Lanes8 low, high;
-  std::memcpy(&low, &acc, sizeof(low));
-  std::memcpy(&high, reinterpret_cast<const char*>(&acc) + sizeof(low), sizeof(high));
+inline Lanes8 Load8(const float* p) { return *reinterpret_cast<const Unaligned8*>(p); }
+inline void Store8(float* p, Lanes8 v) { *reinterpret_cast<Unaligned8*>(p) = v; }
+
+// The lanes of a block's two halves added as a tree.
+inline float Reduce(Lanes8 low, Lanes8 high) {
   const Lanes8 eight = low + high;
   Lanes4 left, right;
   std::memcpy(&left, &eight, sizeof(left));
@@ -86,31 +89,45 @@ inline float Reduce(const Lanes& acc) {
 // the compiler becomes a chain of 16 scalar additions (it may not reorder them).
 template <int n>
 inline void Dots(const float* a, const float* const* b, int64_t dim, float* out) {
-  Lanes acc[n] = {};
+  Lanes8 low[n] = {}, high[n] = {};
   int64_t d = 0;
   for (; d + 16 <= dim; d += 16) {
-    const Lanes x = *reinterpret_cast<const Lanes*>(a + d);
-    for (int j = 0; j < n; ++j) acc[j] += x * *reinterpret_cast<const Lanes*>(b[j] + d);
+    const Lanes8 x0 = Load8(a + d), x1 = Load8(a + d + 8);
+    for (int j = 0; j < n; ++j) {
+      low[j] += x0 * Load8(b[j] + d);
+      high[j] += x1 * Load8(b[j] + d + 8);
+    }
   }
   for (int j = 0; j < n; ++j) {
-    float f = Reduce(acc[j]);
+    float f = Reduce(low[j], high[j]);
     for (int64_t e = d; e < dim; ++e) f += a[e] * b[j][e];
     out[j] = f;
   }
 }
 
 // out = sum_j coef(j) row(j), j = 0..n-1 in order for every element (so the same bits as adding whole
-// rows in turn), 16 elements at a time: their sums stay in registers while the rows stream past, where
-// adding into `out` row by row loaded and stored it once a row. kAdd: out += the sum instead (the same
-// bits as making the sum, then adding it).
+// rows in turn), 64 elements at a time, then 8: their sums stay in registers while the rows stream past,
+// where adding into `out` row by row loaded and stored it once a row. Each element's sum is a chain of n
+// dependent additions; 64 elements at once run eight such chains side by side, so the core does not wait
+// on each addition's latency. kAdd: out += the sum instead (the same bits as making the sum, then adding
+// it).
 template <bool kAdd, typename Coef, typename Row>
 inline void WeightedSum(int32_t n, Coef&& coef, Row&& row, int64_t dim, float* out) {
+  constexpr int kWide = 8;  // registers of eight floats a pass
   int64_t d = 0;
-  for (; d + 16 <= dim; d += 16) {
-    Lanes acc = {};
-    for (int32_t j = 0; j < n; ++j) acc += coef(j) * *reinterpret_cast<const Lanes*>(row(j) + d);
-    Lanes& to = *reinterpret_cast<Lanes*>(out + d);
-    to = kAdd ? to + acc : acc;
+  for (; d + 8 * kWide <= dim; d += 8 * kWide) {
+    Lanes8 acc[kWide] = {};
+    for (int32_t j = 0; j < n; ++j) {
+      const float c = coef(j);
+      const float* r = row(j) + d;
+      for (int b = 0; b < kWide; ++b) acc[b] += c * Load8(r + 8 * b);
+    }
+    for (int b = 0; b < kWide; ++b) Store8(out + d + 8 * b, kAdd ? Load8(out + d + 8 * b) + acc[b] : acc[b]);
+  }
+  for (; d + 8 <= dim; d += 8) {
+    Lanes8 acc = {};
+    for (int32_t j = 0; j < n; ++j) acc += coef(j) * Load8(row(j) + d);
+    Store8(out + d, kAdd ? Load8(out + d) + acc : acc);
   }
   for (; d < dim; ++d) {
     float acc = 0.0f;
@@ -244,6 +261,11 @@ void Logits(const Step& s, const float* const* x, const int32_t* ids, int32_t hi
     for (; o + 4 <= n_out; o += 4) {
       for (int j = 0; j < 4; ++j) u[j] = s.out + static_cast<int64_t>(ids[o + j]) * s.dim;
       Dots<4>(x[h], u, s.dim, out + o);
+    }
+    // The rest two at a time, then one: a lone dot product is two chains of additions, latency-bound.
+    for (; o + 2 <= n_out; o += 2) {
+      for (int j = 0; j < 2; ++j) u[j] = s.out + static_cast<int64_t>(ids[o + j]) * s.dim;
+      Dots<2>(x[h], u, s.dim, out + o);
     }
     for (; o < n_out; ++o) {
       u[0] = s.out + static_cast<int64_t>(ids[o]) * s.dim;
