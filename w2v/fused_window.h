@@ -283,7 +283,11 @@ void Logits(const Step& s, const float* const* x, const int32_t* ids, int32_t hi
 // normal float: exp(-87) is 1.6e-38, which the callers' sums (1 + e) cannot tell from 0.
 inline float ExpNonPositive(float x) {
   x = std::max(x, -87.0f);
-  const float n = std::nearbyint(x * 1.44269504f);
+  // Rounded to the nearest integer (ties to even, as nearbyint in the default rounding mode) by adding
+  // and taking away 1.5 * 2^23, where a float has no fraction bits left: plain arithmetic that
+  // vectorises, where nearbyint is a call the vectoriser leaves alone.
+  constexpr float kRound = 12582912.0f;
+  const float n = (x * 1.44269504f + kRound) - kRound;
   const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;  // ln2 in two parts: r stays exact
   float p = 1.0f / 5040;
   p = p * r + 1.0f / 720;
@@ -315,25 +319,37 @@ inline float Log1pUnit(float e) {
 }
 
 // Turns a window's logits [hidden][outputs] into gradients, learning rate and counts included, in
-// place; writes each example's loss to `loss`. Branch-free over a row, so that it vectorises.
+// place; writes each example's loss to `loss`. One branch-free loop over the whole block, so that it
+// vectorises: a row of a window has 6 outputs with 5 negatives, fewer than a vector's lanes, and a loop
+// over a row ran scalar. `work`: 3 * hidden * outputs floats of scratch memory.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void Gradients(const Step& s, float* logits, const int32_t* counts, const float* labels, int32_t hidden,
-               int32_t n_out, float* loss) {
+               int32_t n_out, float* loss, float* work) {
+  const int32_t n = hidden * n_out;
+  float* label = work;
+  float* count = work + n;
+  float* terms = work + 2 * n;
   for (int32_t h = 0; h < hidden; ++h) {
-    float* row = logits + h * n_out;
-    float total = 0.0f;
-#pragma omp simd reduction(+ : total)
     for (int32_t o = 0; o < n_out; ++o) {
-      const float f = row[o];
-      // One exp gives both the sigmoid and the loss: with e = exp(-|f|), sigmoid(f) = 1/(1+e) or e/(1+e),
-      // and softplus(+-f) = max(+-f, 0) + log(1+e).
-      const float e = ExpNonPositive(-std::fabs(f));
-      const float c = static_cast<float>(counts[o]);
-      total += c * (std::max(labels[o] > 0 ? -f : f, 0.0f) + Log1pUnit(e));
-      const float inv = 1.0f / (1.0f + e);
-      const float sigmoid = f >= 0 ? inv : e * inv;
-      row[o] = std::fabs(f) < kMaxScore ? c * (labels[o] - sigmoid) * s.lr : 0.0f;
+      label[h * n_out + o] = labels[o];
+      count[h * n_out + o] = static_cast<float>(counts[o]);
     }
+  }
+#pragma omp simd
+  for (int32_t i = 0; i < n; ++i) {
+    const float f = logits[i];
+    // One exp gives both the sigmoid and the loss: with e = exp(-|f|), sigmoid(f) = 1/(1+e) or e/(1+e),
+    // and softplus(+-f) = max(+-f, 0) + log(1+e).
+    const float e = ExpNonPositive(-std::fabs(f));
+    terms[i] = count[i] * (std::max(label[i] > 0 ? -f : f, 0.0f) + Log1pUnit(e));
+    const float inv = 1.0f / (1.0f + e);
+    const float sigmoid = f >= 0 ? inv : e * inv;
+    const float g = count[i] * (label[i] - sigmoid) * s.lr;
+    logits[i] = std::fabs(f) < kMaxScore ? g : 0.0f;
+  }
+  for (int32_t h = 0; h < hidden; ++h) {
+    float total = 0.0f;
+    for (int32_t o = 0; o < n_out; ++o) total += terms[h * n_out + o];
     loss[h] = total;
   }
 }
@@ -374,6 +390,7 @@ struct Pending {
   std::vector<const float*> xs;  // the hidden vectors: table rows, or rows of x
   std::vector<float> x;          // the means (CBOW, subwords), [hidden][dim]
   std::vector<float> dx;         // the hidden vectors' updates, [hidden][dim]
+  std::vector<float> work;       // Gradients' scratch memory
   // `means`: whether the hidden vectors are means (CBOW, subwords) rather than table rows.
   void Fit(int64_t widest, int64_t outs, int64_t dim, bool means) {
     ids.resize(2 * outs);
@@ -382,6 +399,7 @@ struct Pending {
     xs.resize(widest);
     x.resize(means ? widest * dim : 0);
     dx.resize(widest * dim);
+    work.resize(3 * widest * outs);
   }
 };
 
@@ -426,7 +444,8 @@ void Prepare(const Step& s, const Window& w, Pending& p) {
 void Train(const Step& s, const Window& w, Scratch& m, Pending& p) {
   p.hidden = Hidden(s, w, p.xs.data(), m.rows, p.x.data());
   Logits(s, p.xs.data(), p.ids.data(), p.hidden, p.outputs, p.grads.data());
-  Gradients(s, p.grads.data(), p.ids.data() + s.outputs(), p.labels.data(), p.hidden, p.outputs, s.loss + w.first);
+  Gradients(s, p.grads.data(), p.ids.data() + s.outputs(), p.labels.data(), p.hidden, p.outputs, s.loss + w.first,
+            p.work.data());
   InputDeltas(s, p.ids.data(), p.grads.data(), p.hidden, p.outputs, p.dx.data());
 }
 
