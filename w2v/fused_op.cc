@@ -262,11 +262,12 @@ class TrainOp : public OpKernel {
   // Windows in groups of `group_`: the threads score a group's windows against the tables as the group
   // found them, taking them a few at a time (who scores a window changes nothing, and a thread that the
   // input pipeline preempts then holds no one up); past a barrier, each thread adds every window's
-  // updates to the rows it owns (row r belongs to thread r % threads), in window order: first the output
-  // rows', then, past another barrier, the input rows'. Every row then sees the same additions in the same
-  // order whatever the number of threads, and nothing depends on timing. The output rows' updates are
-  // made from the hidden vectors, and no input row has changed yet when they are added: a window's record
-  // need not keep a copy of the input rows it scored (a row an example, for skip-gram).
+  // updates to the rows it owns (each row belongs to one thread, by a hash of its id), in window order:
+  // first the output rows', then, past another barrier, the input rows'. Every row then sees the same
+  // additions in the same order whatever the number of threads, and nothing depends on timing. The output
+  // rows' updates are made from the hidden vectors, and no input row has changed yet when they are
+  // added: a window's record need not keep a copy of the input rows it scored (a row an example, for
+  // skip-gram).
   void Deterministic(const Step& s, const std::vector<Window>& ws) {
     const int threads = pool_->size();
     const int64_t n = static_cast<int64_t>(ws.size());
@@ -286,7 +287,12 @@ class TrainOp : public OpKernel {
           }
         }
         barrier.Wait();
-        auto owns = [&](int32_t id) { return id % threads == t; };
+        // Row id belongs to thread (id * phi mod 2^32) * threads / 2^32: a multiplication, where id %
+        // threads was a division for every output and input of every window in each thread.
+        auto owns = [&](int32_t id) {
+          const uint64_t hash = static_cast<uint32_t>(id) * 0x9e3779b9u;
+          return static_cast<int>((hash * threads) >> 32) == t;
+        };
         for (int64_t i = first; i < first + size; ++i) ApplyOutputs(s, pending_[i - first], owns);
         barrier.Wait();
         for (int64_t i = first; i < first + size; ++i) ApplyInputs(s, ws[i], pending_[i - first], owns);
