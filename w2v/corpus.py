@@ -12,15 +12,14 @@ import hashlib
 import importlib.util
 import io
 import os
-import re
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from w2v import fileio, shards
+from w2v import fileio, shards, tokens
 from w2v.errors import W2VError
 
 if TYPE_CHECKING:
@@ -33,15 +32,11 @@ TEXT8_SHA256 = "a6640522afe85d1963ad56c05b0ede0a0c000dddc9671758a6cc09b7a38e5232
 BUNDLED = ("gensim:lee", "gensim:wiki", "gensim:all")
 _WIKI = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _TEXT_SUFFIXES = (".txt", ".gz", ".bz2", ".zip", ".cor", ".text", "")
-_WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
-def tokenizer(kind: str, lowercase: bool) -> Callable[[str], list[str]]:
+def tokenizer(kind: str, lowercase: bool) -> tokens.Tokenizer:
     """A function from a line to its tokens."""
-    if kind == "words":
-        findall = _WORDS.findall
-        return (lambda line: findall(line.lower())) if lowercase else findall
-    return (lambda line: line.lower().split()) if lowercase else str.split
+    return tokens.Tokenizer(kind, lowercase)
 
 
 _MAX_LINE = 1 << 20

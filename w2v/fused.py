@@ -6,17 +6,13 @@ loaded with ``tf.load_op_library``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import tensorflow as tf
 
-from w2v import fileio
+from w2v import compiled
 from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)
@@ -38,12 +34,6 @@ GROUP = {"skipgram": 512, "cbow": 1024}
 HS_GROUP = {"skipgram": 32, "cbow": 64}
 
 
-def cache_dir() -> Path:
-    """Where built engines are kept: $XDG_CACHE_HOME/w2v/ops, else ~/.cache/w2v/ops."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "w2v" / "ops"
-
-
 def _command(output: Path) -> list[str]:
     # -fno-trapping-math: nothing here reads floating-point exception flags, and without it GCC does not
     # vectorise a loop whose divisions sit behind a branch it made itself (the engine's gradients: it
@@ -57,24 +47,18 @@ def _command(output: Path) -> list[str]:
 def load() -> object:
     """The op library, built first if this source and TensorFlow have not been built yet; a W2VError
     saying why when it cannot be built."""
-    command = _command(Path("out"))
-    sources = b"".join(path.read_bytes() for path in (*SOURCES, *HEADERS))
-    key = hashlib.sha256(sources + f"{tf.__version__} {sys.platform} {' '.join(command)}".encode())
-    library = cache_dir() / f"w2v_fused-{key.hexdigest()[:16]}.so"
-    if not library.exists():
-        if shutil.which(command[0]) is None:
-            raise W2VError(f"train.kernel fused: no C++ compiler ({command[0]}) to build {NAMES}; install g++ "
-                           f"(or set CXX) for the fast CPU engine, or set train.kernel=tf")
-        library.parent.mkdir(parents=True, exist_ok=True)
+    def announce(compiler: str, directory: Path) -> None:
         log.warning("building the fused training engine with %s (once per TensorFlow version, about 20 s); "
-                    "cached in %s", command[0], library.parent)
-        # Concurrent builders each publish a whole file.
-        with fileio.replacing(library) as built:
-            done = subprocess.run(_command(built), capture_output=True, text=True)
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise W2VError(f"train.kernel fused: building {NAMES} failed ({last}); set train.kernel=tf")
-    return tf.load_op_library(str(library))
+                    "cached in %s", compiler, directory)
+
+    try:
+        path = compiled.library("w2v_fused", [*SOURCES, *HEADERS], _command, tf.__version__, announce)
+    except compiled.BuildError as e:
+        if str(e).startswith("no C++ compiler"):
+            raise W2VError(f"train.kernel fused: {e} to build {NAMES}; install g++ (or set CXX) for the fast "
+                           f"CPU engine, or set train.kernel=tf") from None
+        raise W2VError(f"train.kernel fused: building {NAMES} failed ({e}); set train.kernel=tf") from None
+    return tf.load_op_library(str(path))
 
 
 def default_threads() -> int:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from array import array
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +21,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from w2v import fileio
+from w2v import fileio, tokens
 from w2v.errors import W2VError
 
 SHARD_TOKENS = 1 << 20
-SEPARATOR = -1
+SEPARATOR = tokens.SEPARATOR
+LINES_A_BATCH = 4096  # lines tokenised at a time: the compiled tokeniser's calls cost little next to them
 FORMAT = 1
 
 
@@ -70,34 +69,41 @@ def write(lines: Iterable[str], tokenize: Callable[[str], list[str]], directory:
     bar = tqdm(desc=f"tokenising {source} (once; cached in {directory.parent})", unit=" tokens", unit_scale=True,
                disable=None if progress else True, leave=False)  # None: only on a terminal
     with bar, fileio.replacing(directory, directory=True) as tmp:
-        provisional: defaultdict[str, int] = defaultdict(itertools.count().__next__)
-        lookup = provisional.__getitem__
+        encoder = tokens.encoder(tokenize)
         counts = np.zeros(0, dtype=np.int64)
         sizes: list[int] = []
-        stream = array("i")
+        shard: list[np.ndarray] = []  # the shard being filled
+        filled = 0
 
         def flush() -> None:
-            nonlocal counts, stream
-            values = np.frombuffer(stream, dtype=np.int32)
+            nonlocal counts, shard, filled
+            values = np.concatenate(shard)
             values.tofile(tmp / f"shard-{len(sizes):05d}.i32")
-            counts = np.pad(counts, (0, len(provisional) - len(counts)))
-            counts += np.bincount(values[values >= 0], minlength=len(provisional))
+            counts = np.pad(counts, (0, len(encoder) - len(counts)))
+            counts += np.bincount(values[values >= 0], minlength=len(encoder))
             sizes.append(len(values))
             bar.update(int(np.count_nonzero(values >= 0)))
-            stream = array("i")
+            shard, filled = [], 0
 
-        for line in lines:
-            toks = tokenize(line)
-            if toks:
-                stream.extend(map(lookup, toks))
-                stream.append(SEPARATOR)
-                if len(stream) >= shard_tokens:
-                    flush()
-        if stream:
+        remaining = iter(lines)
+        for batch in iter(lambda: list(itertools.islice(remaining, LINES_A_BATCH)), []):
+            ids = encoder.encode(batch)
+            # A shard ends with the first line that brings it to shard_tokens values.
+            while len(ids):
+                ends = np.flatnonzero(ids == SEPARATOR) + 1
+                full = ends[filled + ends >= shard_tokens]
+                if not len(full):
+                    shard.append(ids)
+                    filled += len(ids)
+                    break
+                shard.append(ids[:full[0]])
+                flush()
+                ids = ids[full[0]:]
+        if shard:
             flush()
         if not sizes:
             raise W2VError(f"corpus {source}: no words found (empty corpus)")
-        (tmp / "words.txt").write_text("".join(w + "\n" for w in provisional), encoding="utf-8")
+        (tmp / "words.txt").write_text("".join(w + "\n" for w in encoder.words()), encoding="utf-8")
         np.save(tmp / "counts.npy", counts)
         (tmp / "index.json").write_text(json.dumps({"format": FORMAT, "shard_sizes": sizes, "source": source}))
     return ShardedCorpus.load(directory)
