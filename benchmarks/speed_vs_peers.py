@@ -371,9 +371,9 @@ def main() -> None:
         return
     args.workers = args.workers or len(os.sched_getaffinity(0))
     if {"w2v", "w2v-hogwild"} & set(args.sides.split(",")):
-        # Built once per TensorFlow version and engine source: not part of any run's time.
-        subprocess.run([sys.executable, "-c", "from w2v import fused; fused.load()"], check=True, cwd=ROOT,
-                       capture_output=True)
+        # Built once per TensorFlow version and source (the engine, the tokeniser): not part of any run's time.
+        subprocess.run([sys.executable, "-c", "from w2v import fused, tokens; fused.load(); tokens.library()"],
+                       check=True, cwd=ROOT, capture_output=True)
     rows: dict[str, dict | str] = {}
     for side in args.sides.split(","):
         with tempfile.TemporaryDirectory() as tmp:

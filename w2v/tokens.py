@@ -130,7 +130,7 @@ def _command(output: Path) -> list[str]:
 
 
 @functools.cache
-def _library() -> ctypes.CDLL | None:
+def library() -> ctypes.CDLL | None:
     """The compiled loop, built first when needed; None where it cannot be built."""
     try:
         lib = ctypes.CDLL(str(compiled.library("w2v_tokens", [_SOURCE], _command)))
@@ -152,5 +152,5 @@ def _library() -> ctypes.CDLL | None:
 
 def encoder(tokenize: Callable[[str], list[str]]) -> PythonEncoder | CompiledEncoder:
     """The fastest encoder for ``tokenize``: the compiled one for a Tokenizer where it can be built."""
-    lib = _library() if isinstance(tokenize, Tokenizer) else None
+    lib = library() if isinstance(tokenize, Tokenizer) else None
     return CompiledEncoder(lib, tokenize) if lib is not None else PythonEncoder(tokenize)
