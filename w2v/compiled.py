@@ -18,6 +18,10 @@ class BuildError(Exception):
     """The library could not be built; the message says why in a few words."""
 
 
+class NoCompiler(BuildError):
+    """There is no compiler to build it with; the message names the one looked for."""
+
+
 def cache_dir() -> Path:
     """Where built libraries are kept: $XDG_CACHE_HOME/w2v/ops, else ~/.cache/w2v/ops."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -28,7 +32,7 @@ def library(stem: str, sources: list[Path], command: Callable[[Path], list[str]]
             announce: Callable[[str, Path], None] | None = None) -> Path:
     """The path of the library that ``command(output)`` builds from ``sources`` (headers included), built first
     when this source, command and ``version`` have not been built yet (``announce(compiler, directory)`` is
-    called before a build). Raises BuildError without a compiler or when the build fails."""
+    called before a build). Raises NoCompiler without a compiler, BuildError when the build fails."""
     probe = command(Path("out"))
     key = hashlib.sha256(b"".join(p.read_bytes() for p in sources)
                          + f"{version} {sys.platform} {' '.join(probe)}".encode())
@@ -36,7 +40,7 @@ def library(stem: str, sources: list[Path], command: Callable[[Path], list[str]]
     if path.exists():
         return path
     if shutil.which(probe[0]) is None:
-        raise BuildError(f"no C++ compiler ({probe[0]})")
+        raise NoCompiler(f"no C++ compiler ({probe[0]})")
     path.parent.mkdir(parents=True, exist_ok=True)
     if announce is not None:
         announce(probe[0], path.parent)

@@ -53,10 +53,10 @@ def load() -> object:
 
     try:
         path = compiled.library("w2v_fused", [*SOURCES, *HEADERS], _command, tf.__version__, announce)
+    except compiled.NoCompiler as e:
+        raise W2VError(f"train.kernel fused: {e} to build {NAMES}; install g++ (or set CXX) for the fast "
+                       f"CPU engine, or set train.kernel=tf") from None
     except compiled.BuildError as e:
-        if str(e).startswith("no C++ compiler"):
-            raise W2VError(f"train.kernel fused: {e} to build {NAMES}; install g++ (or set CXX) for the fast "
-                           f"CPU engine, or set train.kernel=tf") from None
         raise W2VError(f"train.kernel fused: building {NAMES} failed ({e}); set train.kernel=tf") from None
     return tf.load_op_library(str(path))
 
