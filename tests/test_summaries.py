@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -42,3 +45,28 @@ def test_histogram_counts_agree_with_numpy_whatever_the_chunk(chunk):
     np.testing.assert_array_equal(buckets[:, 2], counts)
     np.testing.assert_allclose(buckets[:, 0], edges[:-1], rtol=1e-6)
     np.testing.assert_allclose(buckets[:, 1], edges[1:], rtol=1e-6)
+
+
+SUMMARIES_WITHOUT_KERAS = """
+import sys
+from pathlib import Path
+from w2v import quiet
+quiet.tensorflow()
+from w2v.config import Config
+from w2v.summaries import Summaries
+s = Summaries(Path(sys.argv[1]))
+s.hparams(Config(), "run")
+s.scalars(1, {"loss": 1.0})
+s.histograms(1, {"w": [1.0, 2.0]})
+s.flush()
+print(sorted({"keras", "matplotlib", "sklearn"} & {m.split(".")[0] for m in sys.modules}))
+"""
+
+
+def test_a_runs_summaries_import_no_keras(tmp_path):
+    # Keras, and matplotlib and scikit-learn with it, were 80 MB of a training process's peak memory.
+    done = subprocess.run([sys.executable, "-c", SUMMARIES_WITHOUT_KERAS, str(tmp_path)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert list(tmp_path.glob("events.out.tfevents.*"))

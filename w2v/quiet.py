@@ -10,7 +10,6 @@ line that is not such a note: a real error still shows.
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
 import logging
 import os
 import re
@@ -45,27 +44,25 @@ def _held_stderr() -> Iterator[list[str]]:
             lines.extend(held.read().decode("utf-8", "replace").splitlines())
 
 
-# Imported by keras, which TensorFlow imports whether it is used or not, for optional parts of its own that w2v
-# never uses (scikit-learn wrappers, an image gallery): 0.8 s of TensorFlow's 4 s import here. keras does without
-# them when they are missing, so they are hidden while TensorFlow loads; w2v imports them later where it needs them.
-KERAS_EXTRAS = ("sklearn", "matplotlib")
-
-
-class _Hidden(importlib.abc.MetaPathFinder):
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name.partition(".")[0] in KERAS_EXTRAS:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
+# TensorFlow imports Keras 3 at start-up whether it is used or not ("keras.src.optimizers", for SavedModel
+# registrations of Keras optimizers): 570 modules, about 20 MB of a training process's peak and a few tenths of a
+# second here. w2v never uses Keras. Told to use legacy Keras (TF_USE_LEGACY_KERAS), TensorFlow imports
+# ``tf_keras`` instead and goes on without it when it is not installed. The variable is set for the import only,
+# so ``tf.keras`` still resolves to Keras 3 for code that asks for it later.
+LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
 
 
 @contextlib.contextmanager
-def _keras_extras_hidden() -> Iterator[None]:
-    hidden = _Hidden()
-    sys.meta_path.insert(0, hidden)
+def _keras_skipped() -> Iterator[None]:
+    saved = os.environ.get(LEGACY_KERAS)
+    os.environ[LEGACY_KERAS] = "1"
     try:
         yield
     finally:
-        sys.meta_path.remove(hidden)
+        if saved is None:
+            del os.environ[LEGACY_KERAS]
+        else:
+            os.environ[LEGACY_KERAS] = saved
 
 
 def tensorflow() -> ModuleType:
@@ -75,7 +72,7 @@ def tensorflow() -> ModuleType:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     verbose = logging.getLogger().isEnabledFor(logging.INFO)
-    with contextlib.nullcontext([]) if verbose else _held_stderr() as lines, _keras_extras_hidden():
+    with contextlib.nullcontext([]) if verbose else _held_stderr() as lines, _keras_skipped():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
