@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from w2v import arenas
+from w2v import allocator
 from w2v.errors import W2VError
 from w2v.export import FORMATS
 from w2v.schema import EvalConfig, choices
@@ -380,7 +380,7 @@ for _command in cli.commands.values():
 
 def main() -> None:
     """Console-script entry point."""
-    arenas.limit()  # before TensorFlow starts its threads
+    allocator.configure()  # before TensorFlow starts its threads
     cli(prog_name="w2v")
 
 
