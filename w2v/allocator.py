@@ -6,12 +6,14 @@ all-reduce buffers, of varying sizes) spread them over many arenas, each keeping
 (`/usr/bin/time`, 1 epoch of Gutenberg, 2 loopback workers syncing every 10 steps): 1.15 and 1.12 GB peak per
 worker with glibc's default, 0.95 and 0.94 GB with 2 arenas; one process 747 against 742 MB, at the same speed.
 
-The mmap threshold. A block of 128 KiB or more gets pages of its own, given back to the system when it is freed,
-but glibc raises that threshold to the size of each such block freed (up to 32 MiB): after TensorFlow frees its
-first large temporaries, blocks of that size come from the heap, where freed memory stays. A fixed threshold
-keeps glibc from moving it. Measured (1 epoch of Gutenberg, dimension 128, one process, 3 runs each): peak
-693-696 MB with the moving threshold, 662-664 MB with it fixed, at the same speed within this machine's noise
-(about one more mmap and munmap per step, by `strace -c`).
+The mmap threshold. A block at least that large gets pages of its own, given back to the system when it is freed;
+glibc starts it at 128 KiB but raises it to the size of each such block freed (up to 32 MiB), so after TensorFlow
+frees its first large temporaries (a table's copy for a checkpoint: 24-31 MB here), blocks of that size come from
+the heap, where freed memory stays. Fixed at 8 MiB, it stays above a training step's tensors (up to 4 MiB), which
+the heap serves without a page fault each, and below the tables' copies. Measured (1 epoch of Gutenberg,
+dimension 128, one process): peak 693-696 MB with glibc's moving threshold (3 runs), 682 MB fixed at 8 MiB, 674 MB
+at 4 MiB, 662-664 MB at 128 KiB (3 runs), which maps and unmaps a step's tensors: 5,600 more mmap/munmap pairs in
+an epoch of configs/base.yaml (`strace -c`), and perhaps 10% slower there (within this machine's noise).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import ctypes.util
 import os
 
 ARENAS = 2
-MMAP_THRESHOLD = 128 * 1024  # glibc's own starting value, fixed
+MMAP_THRESHOLD = 8 << 20
 # glibc's malloc.h
 M_ARENA_MAX = -8
 M_MMAP_THRESHOLD = -3
