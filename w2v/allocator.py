@@ -19,7 +19,6 @@ an epoch of configs/base.yaml (`strace -c`), and perhaps 10% slower there (withi
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 ARENAS = 2
@@ -29,20 +28,17 @@ M_ARENA_MAX = -8
 M_MMAP_THRESHOLD = -3
 
 
-def _glibc() -> ctypes.CDLL | None:
+def configure() -> None:
+    """Cap this process's malloc arenas at ARENAS and fix its mmap threshold at MMAP_THRESHOLD, each unless its
+    environment variable (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, which glibc read at start-up) already says;
+    nothing where the C library is not glibc, whose parameters these are."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    except (OSError, TypeError):
-        return None
-    return libc if hasattr(libc, "gnu_get_libc_version") else None  # mallopt's parameters are glibc's
-
-
-def configure() -> dict[str, bool]:
-    """Cap this process's malloc arenas at ARENAS and fix its mmap threshold at MMAP_THRESHOLD, each unless
-    its environment variable (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, which glibc read at start-up) already
-    says; which of the two were set (neither where the C library is not glibc)."""
-    libc = _glibc()
-    settings = {"arenas": ("MALLOC_ARENA_MAX", M_ARENA_MAX, ARENAS),
-                "mmap_threshold": ("MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD, MMAP_THRESHOLD)}
-    return {name: libc is not None and variable not in os.environ and bool(libc.mallopt(parameter, value))
-            for name, (variable, parameter, value) in settings.items()}
+        libc = ctypes.CDLL(None)  # the process's own symbols, libc's among them (no search for the library)
+    except (OSError, TypeError):  # no such handle (Windows)
+        return
+    if not hasattr(libc, "gnu_get_libc_version"):
+        return
+    for variable, parameter, value in (("MALLOC_ARENA_MAX", M_ARENA_MAX, ARENAS),
+                                       ("MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD, MMAP_THRESHOLD)):
+        if variable not in os.environ:
+            libc.mallopt(parameter, value)
