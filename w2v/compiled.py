@@ -1,5 +1,5 @@
 """C++ parts built with the system's compiler on first use, and cached by their source and build command: the
-fused engine (w2v/fused.py) and the tokeniser's loop (w2v/encoder.py)."""
+fused engine (w2v/fused.py) and the tokeniser's loop (w2v/tokens.py)."""
 
 from __future__ import annotations
 
