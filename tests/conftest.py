@@ -13,8 +13,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-import pytest
+# One OpenMP and BLAS thread a test process (set before numpy loads OpenBLAS): `-n 2` already keeps both
+# cores busy, and t-SNE's OpenMP threads waiting on each other beside the other worker's training made one
+# map test take 50 s instead of 2.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The built engine is the same whoever builds it (its cache key is its source and TensorFlow's version):
