@@ -109,4 +109,9 @@ print(round(rss() - before))
 def test_the_command_line_gives_large_freed_blocks_back_to_the_system():
     assert int(run(RETAINED, "plain")) >= 15  # glibc's moving threshold does keep it
     assert int(run(RETAINED, "cli")) <= 1
-    assert int(run(RETAINED, "cli", MALLOC_MMAP_THRESHOLD_=str(32 << 20))) >= 15  # the user's setting stays
+    # The user's threshold stays: the block comes from the heap and stays there. A threshold set in the
+    # environment also fixes glibc's trim threshold (128 KiB), which gives back a freed block at the heap's top,
+    # and whether the guard lands above the block depends on the holes the imports left: so the user keeps it
+    # too, and only the mmap threshold decides.
+    user = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
+    assert int(run(RETAINED, "cli", **user)) >= 15
