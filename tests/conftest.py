@@ -29,6 +29,8 @@ os.environ.setdefault("XDG_CACHE_HOME", str(Path.home() / ".cache"))
 # Encoded corpora are cached under ~/.cache/w2v: give the tests (and the processes they start) a
 # home of their own so they neither read a user's corpora nor leave entries among them.
 os.environ["HOME"] = tempfile.mkdtemp(prefix="w2v-tests-home-")
+# TensorFlow as the w2v command imports it (w2v/quiet.py): oneDNN's ops, and with them its memory pool, off.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import tensorflow as tf  # noqa: E402
 

@@ -65,12 +65,23 @@ def _keras_skipped() -> Iterator[None]:
             os.environ[LEGACY_KERAS] = saved
 
 
+# With oneDNN's ops on (TensorFlow's default on x86), a CPU tensor larger than a few kilobytes comes from
+# oneDNN's allocator, a best-fit pool that keeps each block it ever took from the system for later tensors: a
+# process's memory stays at the peak of its live tensors for good. Drawing a 957k x 300 table's initial values
+# left 3.5 GB resident for 1.1 GB of table; TensorFlow's own CPU allocator gives large blocks back
+# (w2v/allocator.py). w2v's steps are its own engine's, gathers and scatters: the same speed without oneDNN
+# (measured, tf kernel, configs/base.yaml, one epoch). Set before the import, which reads it; a user's own
+# setting wins.
+ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
+
+
 def tensorflow() -> ModuleType:
-    """Import TensorFlow and let it find its devices, keeping only what is not start-up noise on stderr
-    (all of it when logging shows INFO, as ``w2v --debug`` sets it); its Python warnings are kept for
-    errors."""
+    """Import TensorFlow (oneDNN's ops off unless the environment says otherwise: ``ONEDNN``) and let it find
+    its devices, keeping only what is not start-up noise on stderr (all of it when logging shows INFO, as
+    ``w2v --debug`` sets it); its Python warnings are kept for errors."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
+    os.environ.setdefault(ONEDNN, "0")
     verbose = logging.getLogger().isEnabledFor(logging.INFO)
     with contextlib.nullcontext([]) if verbose else _held_stderr() as lines, _keras_skipped():
         import tensorflow as tf
