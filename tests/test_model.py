@@ -104,3 +104,41 @@ def test_alias_table_draws_the_noise_distribution():
     m = model()
     counts = np.bincount(m.draw_noise([200000], 0).numpy(), minlength=V) / 200000
     np.testing.assert_allclose(counts, m.noise_probs.numpy(), atol=0.005)
+
+
+def test_the_initial_tables_are_the_seeded_draw_made_in_place():
+    from w2v.model import uniform
+
+    m = model()
+    expected = tf.random.stateless_uniform([V, D], seed=[3, 0], minval=-1.0 / D, maxval=1.0 / D)
+    np.testing.assert_array_equal(m.embedding.numpy(), expected.numpy())  # the values runs have always started from
+    np.testing.assert_array_equal(uniform([7, 37], [5, 1], -0.5, 2.0).numpy(),
+                                  tf.random.stateless_uniform([7, 37], seed=[5, 1], minval=-0.5, maxval=2.0).numpy())
+    assert not m.output_weights.numpy().any()
+
+
+INIT_MEMORY = """
+import re, numpy as np
+from w2v import quiet
+tf = quiet.tensorflow()
+from w2v import config as config_lib
+from w2v.model import Word2Vec
+peak = lambda: int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) >> 10
+cfg = config_lib.resolve(config_lib.apply_overrides(config_lib.Config(), ["model.embedding_dim=256"])).model
+words = 256 << 10
+noise = np.full(words, 1.0 / words)
+tf.zeros([1]) + 1  # the runtime's own start-up first
+before = peak()
+model = Word2Vec(words, cfg, noise, 0)
+print(peak() - before)
+"""
+
+
+def test_the_tables_take_their_memory_once_while_they_are_made():
+    """Two 256 MB tables: an eager draw, its scaled copies and the variables' copies of them took 4 times that."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", INIT_MEMORY], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 2 * 256 * 1.2, done.stdout
