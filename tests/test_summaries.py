@@ -37,6 +37,27 @@ def test_histograms_are_tensorboards_over_every_value(tmp_path):
     assert not ours["empty"].any()
 
 
+def test_a_large_tables_histogram_counts_an_even_sample_of_its_rows_and_says_so(tmp_path, monkeypatch):
+    import w2v.summaries
+
+    monkeypatch.setattr(w2v.summaries, "HISTOGRAM_VALUES", 5000)
+    rows = np.repeat(np.arange(3000, dtype=np.float32)[:, None], 10, axis=1)  # row i holds i
+    table = tf.Variable(rows)
+    summaries = Summaries(tmp_path)
+    summaries.histograms(3, {"table": table})
+    summaries.writer.flush()
+    buckets = histograms(tmp_path)["table"]
+    assert buckets[:, 2].sum() == 500 * 10  # every 6th row
+    assert buckets[0, 0] == 0 and buckets[-1, 1] == 2994  # from the first row to the last one taken
+    (description,) = [v.metadata.summary_description for path in tmp_path.glob("events.out.tfevents.*")
+                      for e in tf.compat.v1.train.summary_iterator(str(path)) for v in e.summary.value]
+    assert description == "a sample: every 6th row, 500 of 3,000 rows"
+    # Read as a whole, not gathered from: the variable still gives reads of its own memory (a gather from it
+    # would make every later read, each checkpoint's, copy the whole table).
+    first, second = (np.asarray(tf.convert_to_tensor(table)) for _ in range(2))
+    assert np.shares_memory(first, second)
+
+
 @pytest.mark.parametrize("chunk", [1000, 1 << 20])
 def test_histogram_counts_agree_with_numpy_whatever_the_chunk(chunk):
     values = tf.random.stateless_uniform([777, 13], seed=[3, 4], minval=-2.0, maxval=5.0)

@@ -32,6 +32,26 @@ def histogram_buckets(values: tf.Tensor, buckets: int = 30, chunk: int = 1 << 20
     return tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)], axis=1)
 
 
+# Values a histogram counts at most: a larger table is shown by an even sample of its rows. Counting both tables
+# of a 957k x 300 model took 2-4 s a histogram (every 500 steps, a sixth of the run's time); a sample of 4M
+# values each, 67 ms for the two, 1M a quarter of that. Rows at an even stride through a table ordered by
+# frequency cover every frequency alike, and a million values fill TensorBoard's 30 buckets smoothly.
+HISTOGRAM_VALUES = 1 << 20
+
+
+def row_sample(values: tf.Tensor) -> tuple[tf.Tensor, str | None]:
+    """``values``, or when it holds more than HISTOGRAM_VALUES values every k-th of its rows (k the least that
+    brings it under), and a description saying which rows. Taken from a read of the tensor, never by a gather
+    from a variable, which would leave the variable copying all of itself on every later read (checkpoints)."""
+    rows = int(values.shape[0]) if values.shape.rank else 0
+    size = int(tf.size(values))
+    if size <= HISTOGRAM_VALUES or rows < 2:
+        return values, None
+    stride = -(-size // HISTOGRAM_VALUES)
+    taken = tf.gather(values, tf.range(0, rows, stride))
+    return taken, f"a sample: every {stride}th row, {int(taken.shape[0]):,} of {rows:,} rows"
+
+
 class Summaries:
     """Event files written into the run directory itself, so each run is one TensorBoard run."""
 
@@ -45,13 +65,16 @@ class Summaries:
                 tf.summary.scalar(tag, value)
 
     def histograms(self, step: int, values: dict[str, tf.Tensor]) -> None:
-        """One histogram per tag at ``step``, of every value (``histogram_buckets``)."""
+        """One histogram per tag at ``step`` (``histogram_buckets``), of every value, or of a sample of the rows
+        of a large table (``row_sample``), which its description then names."""
         from tensorboard.plugins.histogram import metadata
 
         with self.writer.as_default(step=step):
             for tag, value in values.items():
-                tf.summary.write(tag, histogram_buckets(tf.convert_to_tensor(value)),
-                                 metadata=metadata.create_summary_metadata(display_name=None, description=None))
+                sample, description = row_sample(tf.convert_to_tensor(value))
+                tf.summary.write(tag, histogram_buckets(sample),
+                                 metadata=metadata.create_summary_metadata(display_name=None,
+                                                                           description=description))
 
     def hparams(self, config: Config, trial_id: str) -> None:
         """The run's hyper-parameters for TensorBoard's HParams tab, as flat ``section.key`` names.
