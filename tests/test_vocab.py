@@ -20,6 +20,23 @@ def test_counts_sorted_by_frequency_with_min_count_and_max_vocab(tmp_path):
     assert vocab.select(enc.shards, 1, 1).vocab.words == ["a"]
 
 
+@pytest.mark.parametrize("text, line", [("a\t3\nb2\n", 2), ("a\t3\tx\nb\t1\n", 1), ("a\t3\nb\tx\n", 2),
+                                        ("a\t3\n\nc\t1\n", 2), ("a\t-3\n", 1)])
+def test_a_malformed_vocab_tsv_names_its_first_bad_line(tmp_path, text, line):
+    (tmp_path / "vocab.tsv").write_text(text)
+    with pytest.raises(W2VError, match=f"vocabulary .*vocab.tsv: malformed line {line}$"):
+        vocab.Vocab.load(tmp_path / "vocab.tsv")
+
+
+def test_vocab_tsv_words_keep_their_spelling(tmp_path):
+    words = ["naïve", "日本", "it's", "a b", "x\ry"]
+    vocab.Vocab(words, np.array([5, 4, 3, 2, 1])).save(tmp_path / "vocab.tsv")
+    loaded = vocab.Vocab.load(tmp_path / "vocab.tsv")
+    assert loaded.words == words and loaded.counts.tolist() == [5, 4, 3, 2, 1] and loaded.index["日本"] == 1
+    (tmp_path / "last.tsv").write_text("a\t2\nb\t1")  # no newline at the end
+    assert vocab.Vocab.load(tmp_path / "last.tsv").words == ["a", "b"]
+
+
 def test_vocab_tsv_round_trip(tmp_path):
     enc = vocab.build(["x y y z z z"], tok, 1, None, directory=tmp_path / "enc")
     enc.vocab.save(tmp_path / "vocab.tsv")

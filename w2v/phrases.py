@@ -44,7 +44,7 @@ def _pairs(values: np.ndarray, vocab: int) -> np.ndarray:
 
 def count_pairs(corpus: ShardedCorpus, frequent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct adjacent pairs of ``frequent`` tokens (their keys, sorted) and how often each occurs."""
-    vocab = len(corpus.words)
+    vocab = len(corpus.counts)
     keys, counts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for shard in range(len(corpus.shard_sizes)):
         values = np.fromfile(corpus.path(shard), dtype=np.int32)
@@ -71,7 +71,7 @@ def detect(corpus: ShardedCorpus, settings: Settings) -> tuple[np.ndarray, np.nd
     keys, counts = count_pairs(corpus, frequent)
     keep = counts >= settings.min_count
     keys, counts = keys[keep], counts[keep]
-    vocab = len(corpus.words)
+    vocab = len(corpus.counts)
     scores = score(counts, corpus.counts[keys // vocab], corpus.counts[keys % vocab], corpus.raw_tokens, settings)
     chosen = scores > settings.threshold
     return keys[chosen], scores[chosen], counts[chosen]
@@ -106,8 +106,8 @@ def write(corpus: ShardedCorpus, settings: Settings, directory: Path, progress: 
     """One pass: detect the phrases of ``corpus`` and write it joined to ``directory`` (aside, then
     renamed into place), with the phrases so far in phrases.tsv."""
     keys, scores, counts = detect(corpus, settings)
-    vocab = len(corpus.words)
-    words = list(corpus.words)
+    vocab = len(corpus.counts)
+    words = corpus.words
     index = {w: i for i, w in enumerate(words)}
     ids = np.empty(len(keys), np.int32)
     found = _read_phrases(corpus.directory / PHRASES)  # the earlier passes'

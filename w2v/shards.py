@@ -35,9 +35,23 @@ class ShardedCorpus:
     """A tokenised corpus on disk: provisional vocabulary, counts and int32 shards."""
 
     directory: Path
-    words: list[str]
     counts: np.ndarray
     shard_sizes: list[int]  # int32 values per shard, separators included
+
+    @property
+    def words(self) -> list[str]:
+        """The provisional vocabulary in id order, read from disk at each use: a web corpus has millions of
+        provisional words (2.7M strings, 207 MB for 60M tokens of a Zipf law), which no run keeps."""
+        return self.words_at(None)
+
+    def words_at(self, ids: np.ndarray | None) -> list[str]:
+        """The provisional words of ``ids`` (None: all), only those decoded."""
+        raw = (self.directory / "words.txt").read_bytes()
+        if ids is None:
+            return raw.decode("utf-8").split("\n")[:-1]
+        ends = np.flatnonzero(np.frombuffer(raw, np.uint8) == ord("\n"))
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        return [raw[a:b].decode("utf-8") for a, b in zip(starts[ids].tolist(), ends[ids].tolist(), strict=True)]
 
     @property
     def raw_tokens(self) -> int:
@@ -56,8 +70,7 @@ class ShardedCorpus:
     def load(cls, directory: Path) -> ShardedCorpus:
         """Open an encoded corpus directory."""
         index = json.loads((directory / "index.json").read_text())
-        words = (directory / "words.txt").read_text(encoding="utf-8").split("\n")[:-1]
-        return cls(directory, words, np.load(directory / "counts.npy"), index["shard_sizes"])
+        return cls(directory, np.load(directory / "counts.npy"), index["shard_sizes"])
 
 
 def write(lines: Iterable[str], tokenize: Callable[[str], list[str]], directory: Path,
