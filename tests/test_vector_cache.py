@@ -1,16 +1,26 @@
 import json
+import mmap
 
 import numpy as np
 import tensorflow as tf
 
+import w2v
 from tests.conftest import imported_packages, small_config
 from w2v import runs, state, trainer, vector_cache
+from w2v.vectors import unit_rows
 
 
 def write_checkpoint(prefix, table, step):
     """A checkpoint holding what state.read_embedding reads, as a run's would."""
     model = tf.train.Checkpoint(embedding=tf.Variable(table))
     return tf.train.Checkpoint(model=model, step=tf.Variable(step, dtype=tf.int64)).write(str(prefix))
+
+
+def mapped(array):
+    """Whether an array's memory is a read-only mapping of a file (not a copy in the process's own memory)."""
+    while array is not None and not isinstance(array, mmap.mmap):
+        array = array.obj if isinstance(array, memoryview) else getattr(array, "base", None)
+    return array is not None
 
 
 def test_an_entry_gives_back_the_checkpoint_table(tmp_path):
@@ -20,7 +30,52 @@ def test_an_entry_gives_back_the_checkpoint_table(tmp_path):
     step, read = runs.embedding_table(path)
     assert step == 7 and np.array_equal(read, table)
     step, cached = vector_cache.load(path)
-    assert step == 7 and np.array_equal(cached, table) and isinstance(cached, np.memmap)
+    assert step == 7 and np.array_equal(cached, table) and mapped(cached) and not cached.flags.writeable
+
+
+def test_an_entry_points_into_the_checkpoint_that_holds_its_table(tmp_path):
+    """A table of more than a few kilobytes is read from the checkpoint's own data file: no copy is written."""
+    table = np.random.default_rng(3).normal(size=(3000, 7)).astype(np.float32)
+    path = write_checkpoint(tmp_path / "ckpt-9", table, 9)
+    vector_cache.store(path, 9, table)
+    assert not (tmp_path / vector_cache.DIR / "ckpt-9.npy").exists()
+    step, read = vector_cache.load(path)
+    assert step == 9 and np.array_equal(read, table) and mapped(read) and not read.flags.writeable
+    about = json.loads((tmp_path / vector_cache.DIR / "ckpt-9.json").read_text())
+    assert about["table"]["file"] == "ckpt-9.data-00000-of-00001"
+    # Told another table than the checkpoint's, nothing points into it: a copy of what it was given is kept.
+    other = table.copy()
+    other[-1, -1] += 1
+    vector_cache.store(path, 9, other)
+    assert "table" not in json.loads((tmp_path / vector_cache.DIR / "ckpt-9.json").read_text())
+    assert np.array_equal(vector_cache.load(path)[1], other)
+    vector_cache.store(path, 9, table)
+    assert not (tmp_path / vector_cache.DIR / "ckpt-9.npy").exists()
+
+
+def test_the_unit_vectors_are_kept_on_first_use_and_mapped_after(tmp_path):
+    table = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
+    table[3] = 0  # a zero row stays zero
+    path = write_checkpoint(tmp_path / "ckpt-3", table, 3)
+    assert vector_cache.unit(path, table) is not None and vector_cache.load_unit(path, table.shape) is None  # no entry
+    runs.embedding_table(path)
+    first = vector_cache.unit(path, table)
+    kept = vector_cache.load_unit(path, table.shape)
+    assert mapped(first) and mapped(kept) and not kept.flags.writeable
+    expected = table / np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-30)
+    np.testing.assert_array_equal(kept, unit_rows(table))
+    np.testing.assert_allclose(kept, expected, rtol=1e-6)
+    assert not kept[3].any() and vector_cache.load_unit(path, (40, 5)) is None
+    # Written again under the same name, the checkpoint's old unit vectors are never read.
+    write_checkpoint(tmp_path / "ckpt-3", table * 2 + 1, 3)
+    assert vector_cache.load_unit(path, table.shape) is None
+
+
+def test_unit_rows_a_block_at_a_time_are_the_whole_tables(monkeypatch):
+    table = np.random.default_rng(2).normal(size=(1000, 7)).astype(np.float32)
+    whole = unit_rows(table)
+    monkeypatch.setattr(w2v.vectors, "BLOCK_BYTES", 64 * 7 * 4 + 5)
+    np.testing.assert_array_equal(unit_rows(table), whole)
 
 
 def test_a_checkpoint_written_again_under_the_same_name_is_read_anew(tmp_path):
@@ -97,3 +152,8 @@ def test_a_finished_run_is_read_without_tensorflow_and_a_resume_never_sees_stale
     about = json.loads((runs.checkpoint_dir(first.run_dir) / vector_cache.DIR /
                         f"ckpt-{extended.step}.json").read_text())
     assert about["step"] == extended.step
+    # The unit vectors that queries read were written with the tables at the end of each session, never stale.
+    assert about["unit"] == list(latest.embedding.shape)
+    queried = w2v.load(first.run_dir).queries.unit
+    assert mapped(queried)
+    np.testing.assert_array_equal(queried, unit_rows(latest.embedding))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -214,12 +215,13 @@ class Record(Action):
 
 
 class Checkpointing(Action):
-    """A checkpoint every N steps and at the end (never twice at one step)."""
+    """A checkpoint every N steps and at the end (never twice at one step); the last one's vectors are then
+    cached (``cache_vectors(checkpoint, step)``) for the commands that read them."""
 
     reads_tables = True
 
-    def __init__(self, checkpoints: Checkpoints, step: int) -> None:
-        self.checkpoints, self.every = checkpoints, checkpoints.every
+    def __init__(self, checkpoints: Checkpoints, step: int, cache_vectors: Callable[[str, int], None]) -> None:
+        self.checkpoints, self.every, self.cache_vectors = checkpoints, checkpoints.every, cache_vectors
         self.saved_at = step if checkpoints.latest else -1
 
     def __call__(self, clock: Clock) -> None:
@@ -229,7 +231,8 @@ class Checkpointing(Action):
 
     def finish(self, clock: Clock) -> None:
         self(clock)
-        self.checkpoints.cache_vectors()
+        if self.checkpoints.latest:
+            self.cache_vectors(self.checkpoints.latest, clock.step)
 
 
 class ProgressBar(Action):

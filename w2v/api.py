@@ -43,7 +43,8 @@ class WordVectors:
         self.matrix: np.ndarray = embedding.vectors
         # The unit vectors that queries are answered from (the commands' neighbors, eval and compare use them).
         self.queries = Vectors(self.words, self.matrix, lowercase=runs.load_config(run_dir).data.lowercase,
-                               unseen=embedding.unseen if embedding.ngrams is not None else None)
+                               unseen=embedding.unseen if embedding.ngrams is not None else None,
+                               unit=embedding.unit())
 
     def __repr__(self) -> str:
         return f"<WordVectors {self.run_dir} step {self.step}: {len(self.words):,} words × {self.matrix.shape[1]}>"
@@ -52,12 +53,13 @@ class WordVectors:
         return len(self.words)
 
     def __contains__(self, word: str) -> bool:
-        return self.queries.key(word) in self.queries.index
+        return self.queries.row(self.queries.key(word)) is not None
 
     def __getitem__(self, word: str) -> np.ndarray:
         key = self.queries.key(word)
-        if key in self.queries.index:
-            return self.matrix[self.queries.index[key]]
+        row = self.queries.row(key)
+        if row is not None:
+            return self.matrix[row]
         if self.queries.unseen is not None:
             return self.queries.unseen(key)
         raise self.queries.unknown(word)

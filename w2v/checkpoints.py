@@ -39,14 +39,6 @@ class Checkpoints:
             raise W2VError(f"checkpoint {self.directory}: save failed at step {step} ({e.__class__.__name__}: "
                            f"{getattr(e, 'message', e)}); the previous checkpoint is intact") from None
 
-    def cache_vectors(self) -> None:
-        """Keep the newest checkpoint's embedding table as .npy (w2v/vector_cache.py), so the commands
-        that read a run's vectors start without TensorFlow."""
-        from w2v import runs
-
-        if self.latest:
-            runs.embedding_table(self.latest)
-
     @property
     def latest(self) -> str | None:
         """Path prefix of the newest checkpoint named in the state file."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from w2v import actions, distribute, evaluate, feeds, fused, losses, projector, runs, steps, subwords
+from w2v import actions, distribute, evaluate, feeds, fused, losses, projector, runs, steps, subwords, vector_cache
 from w2v import config as config_lib
 from w2v import state as state_lib
 from w2v import vocab as vocab_lib
@@ -162,6 +162,12 @@ class Trainer:
         composed)."""
         return self.model.word_vectors(words)
 
+    def cache_vectors(self, checkpoint: str, step: int) -> None:
+        """Keep the embedding table of ``checkpoint`` (saved at ``step``, the tables unchanged since) and its words'
+        unit vectors in the run's vector cache (w2v/vector_cache.py), written from the tables in memory."""
+        table = self.model.table_values()
+        vector_cache.store(checkpoint, step, table, table if self.model.subword_ids is None else self.vectors())
+
     def write_projector(self) -> None:
         """Projector files for the most frequent ``projector.top_n`` words."""
         top = min(self.config.projector.top_n, len(self.corpus.vocab))
@@ -189,7 +195,7 @@ class Trainer:
                 todo.append(actions.Best(every, metric, self.state.best[metric],
                                          self.best_checkpoints if metric == keep else None,
                                          cfg.eval.patience if metric == stop else None, meta if i == 0 else None))
-        todo.append(actions.Checkpointing(self.checkpoints, clock.step))
+        todo.append(actions.Checkpointing(self.checkpoints, clock.step, self.cache_vectors))
         todo.append(actions.AtEnd(self.write_projector))
         todo.append(actions.AtEnd(summaries.flush))
         if meta:

@@ -136,14 +136,21 @@ class Word2Vec(tf.Module):
         """The variables the optimizer updates: each shard of a sharded table on its own."""
         return [part for table in self.tables for part in parts(table)]
 
+    def table_values(self) -> np.ndarray:
+        """The embedding table as a checkpoint holds it (shards joined), read-only: the variable's own memory, not
+        a copy, where it is one variable. Valid until the table is next trained, which then copies it first."""
+        values = np.asarray(tf.convert_to_tensor(self.embedding))
+        values.flags.writeable = False
+        return values
+
     def word_vectors(self, words: int | None = None) -> np.ndarray:
         """The input vectors of the first ``words`` words, or of all (with subwords, each the mean of its
-        rows), shards joined. Without subwords only those rows are copied out of the table."""
+        rows), shards joined. Without subwords only those rows are copied out of the table, none for all of
+        them (``table_values``)."""
         if self.subword_ids is None:
-            return tf.convert_to_tensor(self.embedding)[:words].numpy()
+            return self.table_values() if words is None else tf.convert_to_tensor(self.embedding)[:words].numpy()
         offsets = self.subword_offsets.numpy()[:None if words is None else words + 1]
-        return subwords.compose(tf.convert_to_tensor(self.embedding).numpy(), offsets,
-                                self.subword_ids.numpy()[:offsets[-1]])
+        return subwords.compose(self.table_values(), offsets, self.subword_ids.numpy()[:offsets[-1]])
 
     def without_frozen(self, grads: list) -> list:
         """The gradients of ``trainable`` with the rows below ``frozen`` left out, so that no optimizer moves

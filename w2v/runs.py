@@ -242,6 +242,11 @@ class Embedding:
     ngrams: np.ndarray | None = None
     settings: subwords.Settings | None = None
 
+    def unit(self) -> np.ndarray:
+        """The words' unit vectors, which queries read: the vector cache's, memory-mapped (else computed, and kept
+        there for the next query)."""
+        return vector_cache.unit(self.checkpoint, self.vectors)
+
     def unseen(self, word: str) -> np.ndarray:
         """The vector of a word outside the vocabulary, from its n-grams (subword models only)."""
         assert self.ngrams is not None and self.settings is not None

@@ -207,14 +207,15 @@ def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = No
     output = Path(output) if output is not None else run_dir / MAP_FILE
     if not output.parent.is_dir():
         raise W2VError(f"--output {output}: directory {output.parent} does not exist")
-    vocab, table, step = runs.load_embedding(run_dir, checkpoint)
+    embedding = runs.read_embedding(run_dir, checkpoint)
+    vocab, table, step = embedding.vocab, embedding.vectors, embedding.step
     config = runs.load_config(run_dir)
     notes = []
     rows = len(vocab) if top is None else top
     if rows > len(vocab):
         notes.append(f"--top {top} is larger than the vocabulary; using all {len(vocab)} words")
         rows = len(vocab)
-    vectors = Vectors(vocab.words, table, lowercase=config.data.lowercase)
+    vectors = Vectors(vocab.words, table, lowercase=config.data.lowercase, unit=embedding.unit())
     chosen, groups, unknown = choose(vectors, list(words), list(queries), k)  # before anything is written
     if unknown:
         notes.append(unknown)
