@@ -107,6 +107,14 @@ def test_neighbors_and_words_choose_what_is_drawn(run_copy):
     assert len(default.labels) == visualize.DEFAULT_WORDS and "the" not in default.labels
 
 
+def test_the_projector_gets_the_runs_top_n_words_unless_told(run_copy):
+    config = (run_copy / runs.CONFIG).read_text()
+    (run_copy / runs.CONFIG).write_text(config.replace("top_n: 100000", "top_n: 30"))
+    assert invoke("visualize", run_copy).exit_code == 0
+    vocab = runs.load_vocab(run_copy)
+    assert (run_copy / "metadata.tsv").read_text().splitlines() == vocab.words[:30]
+
+
 def test_top_is_clamped_or_refused(run_copy):
     vocab = runs.load_vocab(run_copy)
     big = invoke("visualize", run_copy, "--top", 10 ** 7)

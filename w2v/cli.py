@@ -241,7 +241,8 @@ def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None
 @cli.command()
 @click.argument("run_dir", type=RUN)
 @CHECKPOINT
-@click.option("--top", type=int, default=None, help="Projector files for the N most frequent words (default: all).")
+@click.option("--top", type=int, default=None, help="Projector files for the N most frequent words (default: the "
+              "run's projector.top_n, 10,000 unless set, as training writes them).")
 @click.option("--tsv", "tsv_dir", type=click.Path(file_okay=False), default=None,
               help="Also write vectors.tsv + metadata.tsv here for the standalone projector.")
 @click.option("--words", default="", metavar="W1,W2,...", help="Draw these words on the map.")

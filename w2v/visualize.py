@@ -194,7 +194,8 @@ def render_map(vectors: np.ndarray, words: list[str], path: Path, groups: list[i
 
 def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = None, tsv_dir: Path | None = None,
               words: list[str] = (), queries: list[str] = (), k: int = 8, output: Path | None = None) -> Visualization:
-    """(Re)write the run's projector files (its ``top`` most frequent words, default all) and its map
+    """(Re)write the run's projector files (its ``top`` most frequent words; by default its projector.top_n, as
+    training writes them: a browser takes a million words' 1.1 GB of floats badly) and its map
     (``words``, or ``queries`` with their ``k`` neighbours, or frequent words) for a checkpoint, as
     ``output`` (default: RUN/embedding_map.png)."""
     import tensorflow as tf
@@ -211,7 +212,7 @@ def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = No
     vocab, table, step = embedding.vocab, embedding.vectors, embedding.step
     config = runs.load_config(run_dir)
     notes = []
-    rows = len(vocab) if top is None else top
+    rows = min(config.projector.top_n, len(vocab)) if top is None else top
     if rows > len(vocab):
         notes.append(f"--top {top} is larger than the vocabulary; using all {len(vocab)} words")
         rows = len(vocab)
