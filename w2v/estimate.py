@@ -1,20 +1,36 @@
-"""What a run will take, said before it starts: one line with the corpus, vocabulary, model and kernel,
-and rough figures for its time and peak memory (a warning when its tables will not fit in memory)."""
+"""What a run will take, said before it starts: one line with the corpus, vocabulary, model and kernel, rough
+figures for its time and peak memory, and its checkpoints (period, size, the disk those kept take); warnings
+when its tables will not fit in memory or its checkpoints on the disk. Also the checkpoint period a run gets
+when checkpoint.every_n_steps is null, from the same figures.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 
 from w2v.config import Config
 from w2v.vocab import EncodedCorpus
 
-# Rough training speeds, in (centre, context) pairs a second and thread at dimension 128 on a current
-# CPU core: the fused engine's deterministic mode and Hogwild, and the tf kernel's whole process. The
-# README and benchmarks/speed_vs_gensim.py have measured figures; these only size the estimate.
-PAIRS_PER_SECOND = {"fused": 1.0e6, "hogwild": 1.3e6, "tf": 2.5e5}
-RUNTIME_BYTES = 700 << 20  # TensorFlow, the input pipeline's buffers and Python
+# Rough training speeds, in (centre, context) pairs a second and thread at dimension 128 on a current CPU core:
+# the fused engine's deterministic mode and Hogwild, and the tf kernel's whole process. Measured (2 threads, AMD
+# Zen 3 and Zen 4): the engine 1.41M pairs/s a thread at dimension 128 (Gutenberg, benchmarks/speed_vs_peers.py)
+# and 0.62M at 300 (957k words, benchmarks/scale.py), Hogwild about 1.8M at 128. Time scales with the dimension.
+PAIRS_PER_SECOND = {"fused": 1.4e6, "hogwild": 1.8e6, "tf": 2.5e5}
+# A training process's memory besides its tables: TensorFlow, Python and the input pipeline's buffers, and for
+# each vocabulary word its string, counts, noise tables and ids (measured: 640 MB at 51k words, 840 MB at 957k).
+RUNTIME_BYTES = 640 << 20
+BYTES_PER_WORD = 210
+# What a checkpoint costs: a fixed part (the index, the state file, the oldest checkpoint deleted) and its bytes
+# written into the page cache (2.3 GB took 3-6 s on the 2-core machines of the README's tables).
+SAVE_SECONDS = 0.05
+SAVE_BYTES_PER_SECOND = 400e6
+# The share of training time that checkpoints may take when checkpoint.every_n_steps is null.
+CHECKPOINT_SHARE = 0.02
 
 
 def pairs_per_epoch(corpus: EncodedCorpus, config: Config) -> float:
@@ -24,6 +40,40 @@ def pairs_per_epoch(corpus: EncodedCorpus, config: Config) -> float:
     return kept * (config.data.window + 1)
 
 
+def table_bytes(config: Config, vocab: int) -> int:
+    """The bytes of a run's trained tables and their optimizer slots: what a checkpoint holds."""
+    model = config.model
+    slots = {"sgd": 0, "adagrad": 1, "adam": 2}[config.train.optimizer]
+    rows = 2 * vocab + (model.buckets if model.subwords else 0)  # input and output tables
+    return (rows * model.embedding_dim + vocab) * 4 * (1 + slots)  # and the output biases
+
+
+def pairs_per_second(config: Config, kernel: str, threads: int) -> float:
+    """The training speed the estimates assume (PAIRS_PER_SECOND), at this dimension and thread count."""
+    speed = PAIRS_PER_SECOND["hogwild" if kernel == "fused" and config.train.hogwild else kernel]
+    return speed * (threads if kernel == "fused" else 1) * 128 / max(config.model.embedding_dim, 32)
+
+
+def _pairs_per_step(config: Config) -> float:
+    """Pairs (skip-gram) or context words (CBOW, a window an example) a step trains."""
+    per_example = config.data.window + 1 if config.model.architecture == "cbow" else 1
+    return config.train.batch_size * per_example
+
+
+def checkpoint_period(config: Config, vocab: int, kernel: str, threads: int) -> int:
+    """Steps between checkpoints: checkpoint.every_n_steps, or when it is null the period at which saving the
+    tables takes CHECKPOINT_SHARE of the training time by the figures above, rounded up to two significant
+    digits. It follows the tables' size and nothing measured, so every worker of a cluster, and every session
+    of a run, gets the same period from the same config and corpus."""
+    if config.checkpoint.every_n_steps is not None:
+        return config.checkpoint.every_n_steps
+    save = SAVE_SECONDS + table_bytes(config, vocab) / SAVE_BYTES_PER_SECOND
+    step = _pairs_per_step(config) / pairs_per_second(config, kernel, threads)
+    steps = max(math.ceil(save / (CHECKPOINT_SHARE * step)), 1)
+    unit = 10 ** max(len(str(steps)) - 2, 0)
+    return -(-steps // unit) * unit
+
+
 def _available_memory() -> int | None:
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -31,33 +81,61 @@ def _available_memory() -> int | None:
         return None
 
 
-def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int) -> tuple[str, str | None]:
-    """The line to show before training, and a warning when the tables will not fit in memory."""
+def _free_disk(path: Path) -> int | None:
+    """Free bytes on the disk that holds ``path`` (or the nearest directory above it that exists)."""
+    for place in (path, *path.parents):
+        if place.exists():
+            try:
+                return shutil.disk_usage(place).free
+            except OSError:
+                return None
+    return None
+
+
+def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int, checkpoints: Path, period: int,
+         ) -> tuple[str, list[str]]:
+    """The line to show before training, and warnings: tables that will not fit in memory, kept checkpoints
+    that will not fit on the disk that holds ``checkpoints``."""
     model, train = config.model, config.train
     vocab = len(corpus.vocab)
-    slots = {"sgd": 0, "adagrad": 1, "adam": 2}[train.optimizer]
-    rows = 2 * vocab + (model.buckets if model.subwords else 0)  # input and output tables
-    tables = rows * model.embedding_dim * 4 * (1 + slots)
-    speed = PAIRS_PER_SECOND["hogwild" if kernel == "fused" and train.hogwild else kernel]
-    speed *= (threads if kernel == "fused" else 1) * 128 / max(model.embedding_dim, 32)
+    tables = table_bytes(config, vocab)
+    speed = pairs_per_second(config, kernel, threads)
     length = counted(train.steps, "step") if train.steps else counted(train.epochs, "epoch")
     seconds = None if train.steps else train.epochs * pairs_per_epoch(corpus, config) / speed
+    total_steps = train.steps or math.ceil(train.epochs * pairs_per_epoch(corpus, config) / _pairs_per_step(config))
+    kept = min(config.checkpoint.max_to_keep, total_steps // period + 1) + bool(config.checkpoint.keep_best)
+    cache = 2 * vocab * model.embedding_dim * 4  # the last checkpoint's vectors and their unit rows (vector_cache)
+    disk = kept * tables + cache
     mode = f"{threads} threads, {'hogwild' if train.hogwild else 'deterministic'}" if kernel == "fused" else "tf ops"
+    every = f"{counted(period, 'step')}, about {_duration(period * _pairs_per_step(config) / speed)}"
     line = (f"{config.data.corpus}: {corpus.raw_tokens:,} words, {length}, vocabulary {vocab:,}; "
             f"{model.architecture} {model.loss}, dimension {model.embedding_dim}; kernel {kernel} ({mode}); "
             + (f"about {_duration(seconds)}, " if seconds is not None else "")
-            + f"peak memory about {(tables + RUNTIME_BYTES) / 2**30:.1f} GB")
+            + f"peak memory about {_gigabytes(tables + RUNTIME_BYTES + BYTES_PER_WORD * vocab)}; "
+            f"a checkpoint every {every} ({_gigabytes(tables)} each, {kept} kept: {_gigabytes(disk)} of disk "
+            f"with the vectors)")
+    warnings = []
     available = _available_memory()
-    warning = None
     if available is not None and tables > 0.8 * available:
-        warning = (f"the tables need {tables / 2**30:.1f} GB and {available / 2**30:.1f} GB of memory is free: lower "
-                   f"data.max_vocab or model.embedding_dim, or shard them (distribute.strategy=parameter_server)")
-    return line, warning
+        warnings.append(f"the tables need {_gigabytes(tables)} and {_gigabytes(available)} of memory is free: lower "
+                        f"data.max_vocab or model.embedding_dim, or shard them (distribute.strategy=parameter_server)")
+    free = _free_disk(checkpoints)
+    if free is not None and disk > free:
+        warnings.append(f"checkpoints in {checkpoints}: the {kept} kept will take {_gigabytes(disk)} with the "
+                        f"vectors and the disk has {_gigabytes(free)} free: lower checkpoint.max_to_keep or "
+                        f"point checkpoint.dir at a larger disk")
+    return line, warnings
 
 
 def counted(n: int, unit: str) -> str:
     """``1 epoch``, ``2 epochs``, ``12,000 steps``."""
     return f"{n:,} {unit}{'' if n == 1 else 's'}"
+
+
+def _gigabytes(n: float) -> str:
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GB"
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 2**10:.0f} KB"
 
 
 def _duration(seconds: float) -> str:

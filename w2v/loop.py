@@ -18,7 +18,20 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from w2v import actions, distribute, evaluate, feeds, fused, losses, projector, runs, steps, subwords, vector_cache
+from w2v import (
+    actions,
+    distribute,
+    estimate,
+    evaluate,
+    feeds,
+    fused,
+    losses,
+    projector,
+    runs,
+    steps,
+    subwords,
+    vector_cache,
+)
 from w2v import config as config_lib
 from w2v import state as state_lib
 from w2v import vocab as vocab_lib
@@ -79,6 +92,10 @@ class Trainer:
                                        config.distribute.sync_rows) if kernel == "fused" and workers > 1 else None
         self.feed = feeds.make(corpus, config, self.strategy, native=kernel == "fused", averaging=self.averaging)
         self.save_iterator = save_iterator and self.feed.saveable
+        # One period on every worker: the workers of a multi-worker job may have other cores, and each must
+        # save (and average its tables first) at the same steps.
+        self.checkpoint_every = estimate.checkpoint_period(config, len(corpus.vocab), kernel,
+                                                           self.threads if workers == 1 else 1)
         self.save_shares = save_shares and self.averaging is not None
         if config.init.freeze_old:
             model.frozen = (corpus.inherited, 0 if model.loss_kind.tree else corpus.inherited)
@@ -104,10 +121,10 @@ class Trainer:
         self.feed.start(epoch, skip)
         checkpoint = self.state.checkpoint(self.feed.iterator if self.save_iterator else None, self.save_shares)
         cfg = self.config.checkpoint
-        self.checkpoints = Checkpoints(checkpoint, runs.checkpoint_dir(self.run_dir), cfg.every_n_steps,
+        self.checkpoints = Checkpoints(checkpoint, runs.checkpoint_dir(self.run_dir), self.checkpoint_every,
                                        cfg.max_to_keep, self.state.step)
-        self.best_checkpoints = Checkpoints(checkpoint, runs.best_checkpoint_dir(self.run_dir), cfg.every_n_steps,
-                                            1, self.state.step) if cfg.keep_best else None
+        self.best_checkpoints = Checkpoints(checkpoint, runs.best_checkpoint_dir(self.run_dir),
+                                            self.checkpoint_every, 1, self.state.step) if cfg.keep_best else None
 
     def restore(self) -> str | None:
         """Restore the newest readable checkpoint and put the data stream where it stopped."""

@@ -132,7 +132,10 @@ class CheckpointConfig:
                            "(like checkpoints, beside runs) holds each run's under the run's name, and the run "
                            "directory links to them, so bulky checkpoints and light run logs can be kept, synced "
                            "and cleaned apart.")
-    every_n_steps: int = _opt(1000, "Save a checkpoint every N global steps (and at the end).", lo=1)
+    every_n_steps: int | None = _opt(None, "Save a checkpoint every N global steps (and at the end); null: as often "
+                                     "as keeps saving within 2% of the training time, by the size of the tables and "
+                                     "the kernel's speed (the plan line says the period, the size and the disk the "
+                                     "kept checkpoints take).", lo=1)
     max_to_keep: int = _opt(5, "Checkpoints kept; older ones are deleted.", lo=1)
     keep_best: str | None = _opt(None, "Also keep the checkpoint with the best value of this evaluation metric "
                                  "(e.g. questions-words/accuracy, wordsim353/spearman; higher is better) in "

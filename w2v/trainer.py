@@ -128,8 +128,9 @@ def device_name(strategy: tf.distribute.Strategy | None = None) -> str:
 
 def _announce(run_dir: Path, trainer: Trainer, show_progress: bool) -> None:
     """Say what the run will be and take before it starts (and warn when its tables will not fit)."""
-    line, warning = estimate.plan(trainer.config, trainer.corpus, trainer.kernel, trainer.threads)
-    if warning:
+    line, warnings = estimate.plan(trainer.config, trainer.corpus, trainer.kernel, trainer.threads,
+                                   runs.checkpoint_dir(trainer.run_dir), trainer.checkpoint_every)
+    for warning in warnings:
         log.warning(warning)
     if show_progress:
         print(f"run {run_dir}: {line}", file=sys.stderr, flush=True)
