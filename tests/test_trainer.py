@@ -1,12 +1,13 @@
 import re
 import shutil
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.conftest import GROUP_SIZE, GROUPS, planted_corpus, scalars, small_config
-from w2v import runs, state, trainer
+from w2v import meta, runs, state, trainer
 from w2v.errors import W2VError
 from w2v.vocab import Vocab
 
@@ -142,8 +143,6 @@ def test_divergence_stops_the_run_with_advice(tmp_path, planted):
                        checkpoint__every_n_steps=1, train__kernel="tf")
     with pytest.raises(W2VError, match="training diverged at step (\\d+) .* lower train.learning_rate") as caught:
         trainer.train(cfg, tmp_path / "run", show_progress=False)
-    from w2v import meta
-
     assert meta.read(tmp_path / "run")["status"] == "failed"
     diverged = int(re.search(r"step (\d+)", str(caught.value)).group(1))
     saved = state.read(runs.checkpoint_path(tmp_path / "run"))  # saved every step: one comes before
@@ -203,3 +202,18 @@ def test_resume_refuses_to_change_what_is_trained(tmp_path, planted, change):
     trainer.train(cfg, tmp_path / "run", show_progress=False)
     with pytest.raises(W2VError, match=f"{change.split('=')[0]} cannot change once a run has started"):
         trainer.resume(tmp_path / "run", [change])
+
+
+def test_each_session_records_where_its_time_went(tmp_path, planted):
+    before = time.time()
+    result = trainer.train(small_config(planted, tmp_path, train__epochs=1), tmp_path / "run", show_progress=False)
+    trainer.resume(result.run_dir, ["train.epochs=2"], show_progress=False)
+    sessions = meta.read(result.run_dir)["sessions"]
+    assert len(sessions) == 2
+    for session in sessions:
+        timing = session["time"]
+        assert before <= timing["training_started"] <= timing["training_stopped"] <= time.time()
+        assert {"checkpointing", "histograms", "scalars", "record"} <= set(timing["periodic_s"])
+        assert {"checkpointing", "histograms", "write_projector", "flush"} <= set(timing["at_end_s"])
+        assert all(seconds >= 0 for part in ("periodic_s", "at_end_s") for seconds in timing[part].values())
+        assert sum(timing["periodic_s"].values()) < timing["training_stopped"] - timing["training_started"]

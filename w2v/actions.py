@@ -89,6 +89,11 @@ class Action:
     at_first_step = False  # also due at step 1, so that even a run stopped early has a record
     reads_tables = False  # reads or saves the trained tables (workers that average theirs make them whole first)
 
+    @property
+    def name(self) -> str:
+        """What the action is called where its time is recorded (meta.json's sessions)."""
+        return type(self).__name__.lower()
+
     def due(self, step: int) -> bool:
         return self.every is None or (step > 0 and step % self.every == 0) or (self.at_first_step and step == 1)
 
@@ -287,11 +292,38 @@ def _duration(seconds: float) -> str:
         else f"{seconds // 60}:{seconds % 60:02d}"
 
 
+class Stopwatch:
+    """Seconds spent by each action (by name) while training and after, and when training started and stopped
+    (Unix time: what a benchmark compares with the process's own start and end)."""
+
+    def __init__(self) -> None:
+        self.periodic: dict[str, float] = {}
+        self.at_end: dict[str, float] = {}
+        self.started = time.time()
+        self.stopped: float | None = None
+
+    def time(self, into: dict[str, float], action: Action, work: Any) -> None:
+        """Do ``work`` for ``action``, adding its seconds to ``into``."""
+        started = time.perf_counter()
+        work()
+        into[action.name] = into.get(action.name, 0.0) + time.perf_counter() - started
+
+    def record(self) -> dict[str, dict[str, float]]:
+        """meta.json's account of a session's periodic and final work, in seconds."""
+        rounded = lambda spent: {k: round(v, 3) for k, v in spent.items()}  # noqa: E731
+        return {"periodic_s": rounded(self.periodic), "at_end_s": rounded(self.at_end),
+                "training_started": round(self.started, 3), "training_stopped": round(self.stopped or self.started, 3)}
+
+
 class AtEnd(Action):
     """Something done once, when training stops."""
 
     def __init__(self, work: Any) -> None:
         self.work = work
+
+    @property
+    def name(self) -> str:
+        return self.work.__name__.lower()
 
     def due(self, step: int) -> bool:
         return False

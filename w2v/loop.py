@@ -257,6 +257,7 @@ class Trainer:
         due = [a.every for a in todo]
         trace = cfg.summary.graph and clock.step == 0 and not self.feed.ends_by_position
         pace = None
+        watch = actions.Stopwatch()
         if self.averaging:
             self.averaging.reset(lambda step: step == end or any(a.reads_tables and a.due(step) for a in todo))
         abort = (lambda: meta.end("interrupted", "aborted by a second interrupt")) if meta else (lambda: None)
@@ -280,13 +281,16 @@ class Trainer:
                     state.epochs_done.assign(cfg.train.epochs)
                 for action in todo:
                     if outcome[0] and action.due(clock.step):
-                        action(clock)
+                        watch.time(watch.periodic, action, lambda: action(clock))  # noqa: B023 - called at once
                 if clock.exhausted or signals.received or clock.stop_reason:
                     break
+            watch.stopped = time.time()
             clock.close_interval()
             clock.words_per_sec = clock.overall_words_per_sec()
             for action in todo:
-                action.finish(clock)
+                watch.time(watch.at_end, action, lambda: action.finish(clock))  # noqa: B023 - called at once
+        if meta:
+            meta.session(time=watch.record())
         if meta and self.averaging:
             meta.update(averaging=self.averaging.traffic.record())
         finished = clock.exhausted or (limit is not None and clock.step >= limit) or clock.stop_reason is not None

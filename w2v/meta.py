@@ -98,6 +98,11 @@ class RunMeta:
         self.data.update(fields)
         self.write()
 
+    def session(self, **fields: Any) -> None:
+        """Merge fields into this session's record and rewrite the file."""
+        self.data["sessions"][-1].update(fields)
+        self.write()
+
     def end(self, status: str, error: str | None = None, reason: str | None = None) -> None:
         """Record how the session ended (``reason``: why a completed run stopped before its end)."""
         self.data["sessions"][-1]["ended"] = _now()
