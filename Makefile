@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python benchmarks/phrases_vs_gensim.py
 	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/alignment_speed.py
+	$(BIN)/python benchmarks/scale.py
 
 lint: install
 	$(BIN)/ruff check w2v tests benchmarks

@@ -68,14 +68,14 @@ def eval_files() -> tuple[list[Path], list[Path]]:
 SUITE = False  # --suite: every side scored on the field's evaluation suite too (w2v eval --suite standard)
 
 
-def score(words: list[str], vectors, unseen=None) -> dict:
+def score(words: list[str], vectors, unseen=None, unit=None) -> dict:
     """Analogy accuracy and similarity Spearman; with ``unseen`` (subword models: a word's vector from its
     n-grams), also the Spearman over every pair, words outside the vocabulary included; with ``SUITE``, every
-    metric of the evaluation suite."""
+    metric of the evaluation suite. ``unit``: the vectors' unit rows, where a run's vector cache has them."""
     from w2v import evaluate
 
     analogy_files, similarity_files = eval_files()
-    chosen = evaluate.Vectors(words, vectors, True, unseen)
+    chosen = evaluate.Vectors(words, vectors, True, unseen, unit)
     report = evaluate.Evaluator(analogy_files, similarity_files)(chosen, 0)
     ws, simlex = report.similarity
     analogy = report.analogies[0]
