@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -220,13 +221,14 @@ class Record(Action):
 
 
 class Checkpointing(Action):
-    """A checkpoint every N steps and at the end (never twice at one step); the last one's vectors are then
-    cached (``cache_vectors(checkpoint, step)``) for the commands that read them."""
+    """A checkpoint every N steps and at the end (never twice at one step); the last one's vectors cached for
+    the commands that read them, by ``caching_vectors(step)``, a context around the last save."""
 
     reads_tables = True
 
-    def __init__(self, checkpoints: Checkpoints, step: int, cache_vectors: Callable[[str, int], None]) -> None:
-        self.checkpoints, self.every, self.cache_vectors = checkpoints, checkpoints.every, cache_vectors
+    def __init__(self, checkpoints: Checkpoints, step: int,
+                 caching_vectors: Callable[[int], AbstractContextManager[None]]) -> None:
+        self.checkpoints, self.every, self.caching_vectors = checkpoints, checkpoints.every, caching_vectors
         self.saved_at = step if checkpoints.latest else -1
 
     def __call__(self, clock: Clock) -> None:
@@ -235,9 +237,8 @@ class Checkpointing(Action):
             self.saved_at = clock.step
 
     def finish(self, clock: Clock) -> None:
-        self(clock)
-        if self.checkpoints.latest:
-            self.cache_vectors(self.checkpoints.latest, clock.step)
+        with self.caching_vectors(clock.step):
+            self(clock)
 
 
 class ProgressBar(Action):

@@ -27,6 +27,10 @@ class Checkpoints:
         self.manager = tf.train.CheckpointManager(checkpoint, str(self.directory), max_to_keep=keep,
                                                   step_counter=step)
 
+    def path(self, step: int) -> str:
+        """The path prefix of the checkpoint saved at ``step`` (CheckpointManager's ``<dir>/ckpt-<number>``)."""
+        return str(self.directory / f"ckpt-{step}")
+
     def due(self, step: int) -> bool:
         """Whether a scheduled checkpoint falls on this global step."""
         return step > 0 and step % self.every == 0

@@ -133,14 +133,16 @@ def load_unit(checkpoint: str, shape: tuple[int, int]) -> np.ndarray | None:
 
 
 def _equal(f: BinaryIO, offset: int, table: np.ndarray) -> bool:
-    """Whether a file holds ``table``'s bytes from ``offset``, read a block at a time, the first a small one
-    (read, not mapped: a mapped file's pages would count in the process's memory)."""
+    """Whether a file holds ``table``'s bytes from ``offset``, read into one buffer a block at a time, the first a
+    small one (read, not mapped: a mapped file's pages would count in the process's memory)."""
     flat = table.reshape(-1).view(np.uint8)
+    buffer = np.empty(min(SEARCH_BYTES, len(flat)), np.uint8)
     f.seek(offset)
     start, size = 0, 1 << 20
     while start < len(flat):
         block = flat[start:start + size]
-        if f.read(len(block)) != block.tobytes():
+        read = f.readinto(memoryview(buffer)[:len(block)])
+        if read != len(block) or not np.array_equal(buffer[:read], block):
             return False
         start, size = start + size, SEARCH_BYTES
     return True
@@ -183,12 +185,22 @@ def _describe(checkpoint: str, about: dict) -> None:
     fileio.write_text(_entry(checkpoint)[2], json.dumps(about))
 
 
-def store(checkpoint: str, step: int, table: np.ndarray, words: np.ndarray | None = None) -> None:
+def write_unit(checkpoint: str, words: np.ndarray) -> None:
+    """Write the unit vectors of a checkpoint's words (``words``: their vectors) into its entry, before the entry
+    is described (``store``): the checkpoint need not be written yet. OSError when they cannot be."""
+    path = _entry(checkpoint)[1]
+    path.parent.mkdir(exist_ok=True)
+    _write_unit(path, words)
+
+
+def store(checkpoint: str, step: int, table: np.ndarray, words: np.ndarray | None = None,
+          unit_written: bool = False) -> None:
     """Describe where a checkpoint's table is (the checkpoint's own bytes, ``table`` as that checkpoint holds it
     being compared with them; a copy where they are not found so) and, given ``words`` (the words' vectors: for a
-    subword model each the mean of its rows), write their unit vectors; drop the entries of checkpoints that are
-    gone. Written a block of rows at a time from the arrays given (no copy of a table in memory). A failure to
-    write (a read-only run directory) costs only speed, so it is not an error."""
+    subword model each the mean of its rows), their unit vectors, written now unless ``unit_written`` says
+    ``write_unit`` did; drop what the entries of checkpoints that are gone left. Written a block of rows at a time
+    from the arrays given (no copy of a table in memory). A failure to write (a read-only run directory) costs
+    only speed, so it is not an error."""
     files = identity(checkpoint)
     if files is None:
         return
@@ -204,14 +216,14 @@ def store(checkpoint: str, step: int, table: np.ndarray, words: np.ndarray | Non
             about["table"] = inside
             table_path.unlink(missing_ok=True)  # an earlier entry's copy, under this checkpoint's name
         if words is not None:
-            _write_unit(unit_path, words)
+            if not unit_written:
+                _write_unit(unit_path, words)
             about["unit"] = list(words.shape)
         _describe(checkpoint, about)
-        for old in table_path.parent.glob("*.json"):
-            name = old.name.removesuffix(".json")
-            if not (Path(checkpoint).parent / (name + ".index")).exists():
-                for path in _entry(str(Path(checkpoint).parent / name)):
-                    path.unlink(missing_ok=True)
+        for old in table_path.parent.iterdir():  # not another process's file being written (.<name>...part)
+            if not old.name.startswith(".") and \
+                    not (Path(checkpoint).parent / (old.name.split(".")[0] + ".index")).exists():
+                old.unlink(missing_ok=True)
     except OSError:
         pass
 
