@@ -10,7 +10,8 @@ index travels, so a sync never sends more than the whole tables. Frequent words 
 pWord2Vec, a sync looks at the most frequent words' rows only, more of them the rarer the sync: the k-th
 sync of a period at step k * distribute.sync_every_n_steps the first ``sync_rows * 2^j`` words (j: the
 number of times 2 divides k), a call cut short by another due action the first ``sync_rows``; every row
-where the loop reads the tables (checkpoints, evaluations, histograms, the end).
+where the loop reads the tables (checkpoints, evaluations, the end; a histogram shows a worker's
+tables as they stand).
 """
 
 from __future__ import annotations

@@ -189,14 +189,14 @@ class DistributeConfig:
                             "is no GPU; for trying a strategy on one machine).", lo=1, hi=64)
     sync_every_n_steps: int = _opt(10, "multi_worker with the fused kernel: each worker trains its share of the "
                                    "corpus on its own copy of the tables, and every N steps (and before each "
-                                   "checkpoint, evaluation or histogram) the workers make the rows some worker "
+                                   "checkpoint or evaluation) the workers make the rows some worker "
                                    "changed the mean of all copies. Longer periods train faster and drift further "
                                    "(2 workers, 5 epochs of Gutenberg: 10 steps 0.5 analogy points under one "
                                    "process, 50 steps 1.7).", lo=1)
     sync_rows: int = _opt(1024, "multi_worker with the fused kernel: the k-th sync averages the rows of the "
                           "sync_rows * 2^j most frequent words (2^j the largest power of 2 dividing k, as pWord2Vec "
-                          "does), every row before checkpoints, evaluations, histograms and the end; 0: every row "
-                          "at every sync.", lo=0)
+                          "does), every row before checkpoints, evaluations and the end (a histogram shows the "
+                          "chief's tables as they stand); 0: every row at every sync.", lo=0)
 
 
 @dataclass(frozen=True)
