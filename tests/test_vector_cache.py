@@ -71,6 +71,23 @@ def test_the_unit_vectors_are_kept_on_first_use_and_mapped_after(tmp_path):
     assert vector_cache.load_unit(path, table.shape) is None
 
 
+def test_the_last_checkpoints_unit_vectors_are_written_beside_its_save(planted, tmp_path, monkeypatch):
+    """On a thread of their own while the checkpoint is saved, also where it is the run's first."""
+    import threading
+
+    writers = []
+    write = vector_cache._write_unit
+    monkeypatch.setattr(vector_cache, "_write_unit", lambda *args: (writers.append(threading.current_thread()),
+                                                                   write(*args)))
+    result = trainer.train(small_config(planted, tmp_path, train__epochs=1, checkpoint__every_n_steps=10 ** 6),
+                           tmp_path / "run", show_progress=False)
+    assert len(writers) == 1 and writers[0] is not threading.main_thread()
+    latest = runs.checkpoint_path(result.run_dir)
+    assert latest.endswith(f"ckpt-{result.step}")
+    np.testing.assert_array_equal(vector_cache.load_unit(latest, (len(runs.load_vocab(result.run_dir)), 16)),
+                                  unit_rows(state.read(latest).embedding))
+
+
 def test_unit_rows_a_block_at_a_time_are_the_whole_tables(monkeypatch):
     table = np.random.default_rng(2).normal(size=(1000, 7)).astype(np.float32)
     whole = unit_rows(table)

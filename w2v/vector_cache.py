@@ -189,7 +189,7 @@ def write_unit(checkpoint: str, words: np.ndarray) -> None:
     """Write the unit vectors of a checkpoint's words (``words``: their vectors) into its entry, before the entry
     is described (``store``): the checkpoint need not be written yet. OSError when they cannot be."""
     path = _entry(checkpoint)[1]
-    path.parent.mkdir(exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # before a run's first checkpoint, its directory too
     _write_unit(path, words)
 
 
