@@ -104,7 +104,9 @@ def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int, check
     seconds = None if train.steps else train.epochs * pairs_per_epoch(corpus, config) / speed
     total_steps = train.steps or math.ceil(train.epochs * pairs_per_epoch(corpus, config) / _pairs_per_step(config))
     kept = min(config.checkpoint.max_to_keep, total_steps // period + 1) + bool(config.checkpoint.keep_best)
-    cache = 2 * vocab * model.embedding_dim * 4  # the last checkpoint's vectors and their unit rows (vector_cache)
+    # The last checkpoint's unit rows (vector_cache); its table is read where the checkpoint holds it, except a
+    # subword run's composed vectors, which get a copy.
+    cache = (1 + model.subwords) * vocab * model.embedding_dim * 4
     disk = kept * tables + cache
     mode = f"{threads} threads, {'hogwild' if train.hogwild else 'deterministic'}" if kernel == "fused" else "tf ops"
     every = f"{counted(period, 'step')}, about {_duration(period * _pairs_per_step(config) / speed)}"
