@@ -87,9 +87,13 @@ def layout(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     return np.pad(projected, [(0, 0), (0, 2 - projected.shape[1])]), "PCA"  # one or two words: one axis
 
 
-def separate(boxes: np.ndarray, pad: float = 1.0, rounds: int = 500, fixed: int = 0) -> np.ndarray:
-    """Boxes (x0, y0, x1, y1, in pixels) moved apart until none overlap: each round, every overlapping
-    pair is pushed apart along the axis where it overlaps least. The last ``fixed`` boxes (the legend)
+# Pixels kept between two labels' boxes: labels that touch read as one word ("importantknown").
+LABEL_GAP = 4.0
+
+
+def separate(boxes: np.ndarray, pad: float = LABEL_GAP, rounds: int = 500, fixed: int = 0) -> np.ndarray:
+    """Boxes (x0, y0, x1, y1, in pixels) moved apart until none is within ``pad`` of another: each round,
+    every pair too close is pushed apart along the axis where it overlaps least. The last ``fixed`` boxes (the legend)
     stay where they are, and a box that overlaps one moves the whole way. Returns the displacements."""
     movable = (np.arange(len(boxes)) < len(boxes) - fixed)[:, None]
     moved = np.zeros((len(boxes), 2))
@@ -208,6 +212,9 @@ def visualize(run_dir: Path, checkpoint: str | None = None, top: int | None = No
     output = Path(output) if output is not None else run_dir / MAP_FILE
     if not output.parent.is_dir():
         raise W2VError(f"--output {output}: directory {output.parent} does not exist")
+    # Both are written (the projector's files are the run's): said before the map is computed.
+    runs.check_writable(run_dir, f"run directory {run_dir} (visualize rewrites its projector files)")
+    runs.check_writable(output.parent, f"--output {output}")
     embedding = runs.read_embedding(run_dir, checkpoint)
     vocab, table, step = embedding.vocab, embedding.vectors, embedding.step
     config = runs.load_config(run_dir)
