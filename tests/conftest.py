@@ -161,3 +161,35 @@ def start_tensorboard(logdir: Path):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def read_only(path: Path):
+    """``path`` (a directory) and everything under it unwritable for this test, also as root (whom permission
+    bits do not stop, and whom CI runs as): the immutable flag (``chattr +i``) where this user may set it,
+    else the permission bits; the test is skipped where neither holds."""
+    flagged = os.geteuid() == 0 and subprocess.run(["chattr", "-R", "+i", str(path)],
+                                                    capture_output=True).returncode == 0
+    if not flagged:
+        for here, _, files in os.walk(path):
+            for name in files:
+                os.chmod(os.path.join(here, name), 0o444)
+            os.chmod(here, 0o555)
+    try:
+        probe = Path(path) / ".probe"
+        try:
+            probe.touch()
+        except OSError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip("no way to make a directory read-only here (root without chattr +i)")
+        yield path
+    finally:
+        if flagged:
+            subprocess.run(["chattr", "-R", "-i", str(path)], check=True)
+        else:
+            for here, _, files in os.walk(path):
+                os.chmod(here, 0o755)
+                for name in files:
+                    os.chmod(os.path.join(here, name), 0o644)

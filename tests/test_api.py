@@ -115,3 +115,107 @@ def write_config(cfg, directory: Path) -> Path:
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config_lib.to_dict(cfg)))
     return path
+
+
+INTERRUPTED_LOOP = """
+import json, os, signal, sys, threading, time
+from pathlib import Path
+import w2v
+
+out = Path(sys.argv[1])
+
+def ctrl_c_once_training() -> None:
+    record = out / "a" / "meta.json"
+    while not (record.exists() and json.loads(record.read_text()).get("step", 0) >= 1):
+        time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=ctrl_c_once_training, daemon=True).start()
+try:
+    for name, steps in (("a", "null"), ("b", "5")):
+        w2v.train(sys.argv[2], ["train.epochs=100000", f"train.steps={steps}", "checkpoint.every_n_steps=1000000",
+                                "train.steps_per_call=1"], run_dir=out / name)
+    print("loop finished")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+print(json.loads((out / "a" / "meta.json").read_text())["status"], (out / "b").exists())
+print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, signal.set_wakeup_fd(-1))
+try:
+    os.kill(os.getpid(), signal.SIGINT)  # a later Ctrl-C in the same session is the caller's again
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("the caller's KeyboardInterrupt")
+deadline = time.monotonic() + 5
+while any(t.name == "w2v-signals" for t in threading.enumerate()) and time.monotonic() < deadline:
+    time.sleep(0.01)
+print([t.name for t in threading.enumerate() if t.name == "w2v-signals"])
+"""
+
+
+def test_ctrl_c_stops_a_python_callers_loop_after_the_checkpoint_and_leaves_its_handlers(tmp_path):
+    """In a notebook or script, Ctrl-C during w2v.train saves the run and then raises KeyboardInterrupt in the
+    caller (a loop of runs stops); afterwards SIGINT is the caller's own again, with no watcher left."""
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_LOOP, str(tmp_path), str(ROOT / "configs/tiny.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["KeyboardInterrupt", "interrupted False", "True -1",
+                                        "the caller's KeyboardInterrupt", "[]"], done.stderr
+    assert "SIGINT: stopping after the current steps" in done.stderr
+    assert Path(runs.checkpoint_path(tmp_path / "a") + ".index").exists()
+
+
+def test_the_queries_gensim_users_make_answer_as_gensim_does(tiny_run):
+    """KeyedVectors' calls beyond the README's, against gensim on the same vectors: keys as rows, vectors as
+    queries, weights, topn=None, restrict_vocab, 3CosMul, doesnt_match, distances, n_similarity, rank."""
+    v = w2v.load(tiny_run)
+    kv = v.to_gensim()
+    assert v.index_to_key == kv.index_to_key and v.key_to_index == kv.key_to_index and v.vector_size == kv.vector_size
+    np.testing.assert_array_equal(v.vectors, kv.vectors)
+    np.testing.assert_array_equal(v[0], kv[0])
+    np.testing.assert_array_equal(v[["police", 3]], kv[["police", 3]])
+    np.testing.assert_allclose(v.get_vector("court", norm=True), kv.get_vector("court", norm=True), rtol=1e-6)
+    assert (123 in v, len(v) + 5 in v, "police" in v, 1.5 in v) == (123 in kv, len(kv) + 5 in kv, True, False)
+    assert list(v)[:3] == kv.index_to_key[:3] and v.get_index("court") == kv.get_index("court")
+    assert v.get_vecattr("police", "count") == kv.get_vecattr("police", "count")
+
+    def same(ours, theirs):
+        assert [w for w, _ in ours] == [w for w, _ in theirs]
+        np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], rtol=1e-4, atol=1e-6)
+
+    cricket = kv["government"]
+    same(v.most_similar(cricket, topn=5), kv.most_similar(cricket, topn=5))
+    same(v.most_similar([("police", 2.0), "court"], [("government", 0.5)], topn=5),
+         kv.most_similar([("police", 2.0), "court"], [("government", 0.5)], topn=5))
+    same(v.most_similar(7, topn=4), kv.most_similar(7, topn=4))
+    same(v.most_similar("police", topn=5, restrict_vocab=200), kv.most_similar("police", topn=5, restrict_vocab=200))
+    np.testing.assert_allclose(v.most_similar("police", topn=None), kv.most_similar("police", topn=None), atol=1e-5)
+    assert v.most_similar("police", topn=0) == kv.most_similar("police", topn=0) == []
+    same(v.similar_by_vector(cricket, topn=3), kv.similar_by_vector(cricket, topn=3))
+    same(v.similar_by_word("court", topn=3), kv.similar_by_word("court", topn=3))
+    same(v.most_similar_cosmul(["king", "woman"], ["man"], topn=5), kv.most_similar_cosmul(["king", "woman"], ["man"],
+                                                                                           topn=5))
+    words = ["police", "court", "government", "cricket", "minister"]
+    assert v.doesnt_match(words) == kv.doesnt_match(words)
+    assert v.distance("police", "court") == pytest.approx(kv.distance("police", "court"), abs=1e-5)
+    others = ["court", "cricket"]
+    np.testing.assert_allclose(v.distances("police", others), kv.distances("police", others), atol=1e-5)
+    np.testing.assert_allclose(v.distances("police"), kv.distances("police"), atol=1e-5)
+    assert v.n_similarity(["police", "court"], ["government"]) == pytest.approx(
+        kv.n_similarity(["police", "court"], ["government"]), abs=1e-5)
+    assert v.rank("police", "court") == kv.rank("police", "court")
+
+
+def test_bad_arguments_of_the_python_api_are_clear_errors(tiny_run):
+    v = w2v.load(tiny_run)
+    for call, message in ((lambda: v[len(v)], "row 1"), (lambda: v[2.5], "a key is a word (str) or a row number"),
+                          (lambda: v.most_similar("police", topn="5"), "topn: an int or None"),
+                          (lambda: v.most_similar(np.ones(3)), "a vector of shape (3,)"),
+                          (lambda: v.most_similar(), "give at least one word or vector"),
+                          (lambda: w2v.list_runs(tiny_run.parent, sort="bogus"), "sort='bogus' is none of name"),
+                          (lambda: w2v.list_runs(tiny_run.parent, status="bogus"), "status='bogus' is none of")):
+        with pytest.raises(W2VError, match=re.escape(message)):
+            call()
+    with pytest.raises(KeyError):
+        v[len(v)]
+    with pytest.raises(ValueError):
+        w2v.list_runs(tiny_run.parent, sort="bogus")

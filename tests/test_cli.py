@@ -145,6 +145,7 @@ def test_resume_of_a_completed_run_changes_nothing_and_says_how_to_extend_it(tmp
     (["train.steps=null", "train.epochs=2"], "train.epochs=1", "train.epochs=1 is below the run's 2 epochs"),
     (["train.steps=20"], "train.steps=10", "train.steps=10 does not go past the run's 20 steps"),
     (["train.steps=null", "train.epochs=1"], "train.steps=3", "train.steps=3 does not go past the run's step"),
+    (["train.steps=20"], "train.epochs=5", "train.epochs=5 does not go past the run's 20 steps, which bound it"),
 ])
 def test_resume_refuses_to_shorten_a_run_and_changes_nothing(tmp_path, finished, shorter, message):
     run_dir = tmp_path / "tiny"
@@ -248,3 +249,29 @@ def test_help_errors_and_reading_a_finished_run_need_no_tensorflow(tiny_run, tmp
                                        cwd=tmp_path)
     assert code == (0 if args[0] in ("neighbors", "runs") or args[-1] == "--help" or "{pairs}" in args else 2)
     assert "w2v" in imported and "tensorflow" not in imported
+
+
+def test_a_checkpoint_is_given_by_its_step_its_name_or_its_path(tiny_run):
+    """`--checkpoint ckpt-100` (as an export's card names it) and `--checkpoint 100` read what the path does;
+    a checkpoint the run does not keep is one line naming those it keeps."""
+    from w2v import runs
+
+    path = str(runs.checkpoint_dir(tiny_run) / "ckpt-100")
+    answers = {which: run("neighbors", tiny_run, "government", "--checkpoint", which) for which in
+               ("100", "ckpt-100", path)}
+    assert all(a.exit_code == 0 for a in answers.values()), [a.output for a in answers.values()]
+    assert len({a.stdout for a in answers.values()}) == 1
+    assert run("neighbors", tiny_run, "government").stdout != answers["100"].stdout  # the latest is step 200
+    missing = run("neighbors", tiny_run, "government", "--checkpoint", "150")
+    assert missing.exit_code == 2 and missing.stdout == ""
+    (line,) = missing.stderr.strip().splitlines()
+    assert "no checkpoint 150" in line and "it keeps ckpt-100, ckpt-200" in line
+
+
+def test_a_name_and_a_run_directory_together_are_refused(tmp_path):
+    refused = run("train", "--config", TINY, "--name", "x", "--run-dir", tmp_path / "d", "--quiet")
+    assert refused.exit_code == 2 and refused.stdout == ""
+    (line,) = refused.stderr.strip().splitlines()
+    assert line == f"error: train: give a name (run 'x' under run.output_dir) or a run directory ({tmp_path / 'd'}), " \
+                   "not both"
+    assert list(tmp_path.iterdir()) == []

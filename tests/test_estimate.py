@@ -1,4 +1,5 @@
 import logging
+import math
 import os
 import re
 import subprocess
@@ -93,3 +94,16 @@ def test_the_plans_peak_memory_is_within_15_percent_of_the_runs(tmp_path):
     measured /= 1024
     assert abs(planned - measured) <= 0.15 * measured, (planned, measured)
     assert meta.read(tmp_path / "run")["status"] == "completed"
+
+
+def test_a_resumes_plan_gives_the_time_left_from_its_checkpoint(planted, tmp_path):
+    corpus = trainer.load_corpus(small_config(planted, tmp_path))
+    per_epoch = estimate.pairs_per_epoch(corpus, small_config(planted, tmp_path))
+    epochs = max(1, round(60 * estimate.pairs_per_second(small_config(planted, tmp_path), "fused", 2) / per_epoch))
+    cfg = small_config(planted, tmp_path, train__epochs=epochs)  # about a minute
+    total_steps = math.ceil(cfg.train.epochs * per_epoch / estimate._pairs_per_step(cfg))
+    full = estimate.plan(cfg, corpus, "fused", 2, tmp_path, 100)[0]
+    resumed = estimate.plan(cfg, corpus, "fused", 2, tmp_path, 100, start_step=total_steps // 2)[0]
+    before, after = (int(re.search(r"about (\d+) s", line).group(1)) for line in (full, resumed))
+    assert f" epochs from step {total_steps // 2:,}, vocabulary " in resumed and " to go, " in resumed and " to go" not in full
+    assert abs(after - before / 2) <= 1

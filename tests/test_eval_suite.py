@@ -134,7 +134,7 @@ def test_a_download_that_does_not_match_its_sha256_is_not_kept(run_copy, tmp_pat
     assert not (tmp_path / "home" / ".cache" / "w2v" / "eval-suite" / "men.txt").exists()
 
 
-def test_offline_the_error_says_where_to_put_the_files(run_copy, tmp_path, suite_from):
+def test_offline_the_error_lists_every_missing_file_and_suite_from_copies_them_in(run_copy, tmp_path, suite_from):
     files = made_files(tmp_path)
     with serving({}) as base:
         pass  # stopped: nothing answers there any more
@@ -142,7 +142,41 @@ def test_offline_the_error_says_where_to_put_the_files(run_copy, tmp_path, suite
     result = CliRunner().invoke(cli, ["eval", str(run_copy), "--suite", "standard"])
     assert result.exit_code == 2
     cache = tmp_path / "home" / ".cache" / "w2v" / "eval-suite"
-    assert f"offline, fetch {base}msr.csv elsewhere and copy it to {cache / 'msr.csv'}" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: eval suite: cannot download (") and f"48 files missing from {cache}" in lines[0]
+    assert "`w2v eval RUN --suite-from DIR`" in lines[0]
+    assert f"  {base}men.txt -> {cache / 'men.txt'}" in lines and f"  {base}msr.csv -> {cache / 'msr.csv'}" in lines
+    assert sum(line.startswith(f"  {base}bats/") for line in lines) == 40 and len(lines) == 49
+    # The files, fetched elsewhere into a folder laid out as the cache, copied in: every set checked first.
+    folder = tmp_path / "from-elsewhere"
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    (folder / "rw.txt").write_bytes(files["rw.txt"][:-20])  # truncated on the way
+    refused = CliRunner().invoke(cli, ["eval", str(run_copy), "--suite-from", str(folder)])
+    assert refused.exit_code == 2 and "rw (rw.txt) has SHA-256 " in refused.stderr and not cache.exists()
+    (folder / "rw.txt").write_bytes(files["rw.txt"])
+    copied = CliRunner().invoke(cli, ["eval", str(run_copy), "--suite-from", str(folder), "--json"])
+    assert copied.exit_code == 0, copied.output
+    assert f"copied 48 files of the evaluation suite into {cache}" in copied.stderr
+    assert "eval/bats-3cosmul/accuracy" in json.loads(copied.stdout)["metrics"]
+    assert sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()) == sorted(
+        [*files, "msr.txt"])
+
+
+def test_a_cached_file_that_differs_is_refused_on_every_read(run_copy, tmp_path, suite_from):
+    """A truncated copy put in by hand was once scored silently over fewer pairs: the cache is checked on every
+    read, and the error names the file."""
+    files = made_files(tmp_path)
+    with serving(files) as base:
+        suite_from(base, files)
+        assert CliRunner().invoke(cli, ["eval", str(run_copy), "--suite", "standard"]).exit_code == 0
+    men = tmp_path / "home" / ".cache" / "w2v" / "eval-suite" / "men.txt"
+    men.write_bytes(files["men.txt"][: len(files["men.txt"]) // 2])
+    result = CliRunner().invoke(cli, ["eval", str(run_copy), "--suite", "standard"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: eval suite: {men} has SHA-256 ") and "truncated or edited copy?" in line
 
 
 def test_msr_and_bats_are_scored_as_gensim_scores_them(tiny_run, tmp_path, monkeypatch, suite_from):

@@ -101,6 +101,10 @@ def test_restrict_limits_the_answers():
 def test_eval_command_writes_json_and_scalars(tiny_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
+    from tests.test_trainer import scalar_steps
+
+    evaluated = scalar_steps(run_dir, "eval/wordsim353/spearman")  # training's own evaluation of its end
+    assert evaluated == [200]
     result = invoke("eval", run_dir, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -112,14 +116,13 @@ def test_eval_command_writes_json_and_scalars(tiny_run, tmp_path):
     assert saved["analogies"][0]["skipped"] > 0
     table = invoke("eval", run_dir, "--method", "mul")
     assert "3CosMul" in table.output and "skipped (out of vocabulary)" in table.output
-    from tests.test_trainer import scalar_steps
 
     # Another evaluation (here another method) is kept beside the run's own: its standard scores stay,
     # in the report file, in TensorBoard's series and in what `w2v runs` shows.
     assert json.loads((run_dir / "eval" / "step-200.json").read_text()) == saved
     (other,) = [p for p in (run_dir / "eval").iterdir() if p.name != "step-200.json"]
     assert other.name.startswith("step-200.mul-") and json.loads(other.read_text())["analogies"][0]["method"] == "mul"
-    assert scalar_steps(run_dir, "eval/wordsim353/spearman") == [200]
+    assert scalar_steps(run_dir, "eval/wordsim353/spearman") == [200, 200]  # and `w2v eval`'s, the same step
     tag = other.name.removeprefix("step-200.").removesuffix(".json")
     assert scalar_steps(run_dir, f"eval-{tag}/wordsim353/spearman") == [200]
     listed = json.loads(invoke("runs", tmp_path, "--json").output)

@@ -166,3 +166,28 @@ def test_resume_of_a_sweep_directory_says_what_it_is(tmp_path):
     (tmp_path / "sweep" / "sweep.json").write_text('{"trials": []}')
     result = invoke("resume", tmp_path / "sweep")
     assert result.exit_code == 2 and "it is a sweep: run `w2v sweep` again" in result.stderr
+
+
+def test_runs_says_where_a_run_killed_between_checkpoints_resumes_from(tmp_path, planted):
+    """Killed (or aborted by a second Ctrl-C) before its first checkpoint, a run has steps on record that a
+    resume cannot start from: `w2v runs` says it resumes from 0, and from its checkpoint once it has one."""
+    run_dir = tmp_path / "runs" / "killed"
+    cmd = [sys.executable, "-m", "w2v", "train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--quiet",
+           "--run-dir", str(run_dir), "--set", f"data.corpus={planted}", "--set", "train.steps=1000000",
+           "--set", "data.min_count=1", "--set", "train.steps_per_call=5", "--set", "checkpoint.every_n_steps=100000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: meta.read(run_dir).get("step", 0) >= 20)
+    finally:
+        proc.kill()
+        proc.wait()
+    step = meta.read(run_dir)["step"]
+    listed = invoke("runs", tmp_path / "runs")
+    (row,) = listed.stdout.splitlines()[1:]
+    assert row.split()[:2] == ["killed", "interrupted"] and f"{step}/1000000 (resumes from 0)" in row
+    (record,) = json.loads(invoke("runs", tmp_path / "runs", "--json").stdout)
+    assert record["resumes_from"] == 0
+    trainer.resume(run_dir, show_progress=False, stop_at=30)  # stopped with a checkpoint, as by one Ctrl-C
+    (record,) = json.loads(invoke("runs", tmp_path / "runs", "--json").stdout)
+    assert (record["status"], record["step"], record["resumes_from"]) == ("interrupted", 30, 30)
+    assert "resumes from" not in invoke("runs", tmp_path / "runs").stdout

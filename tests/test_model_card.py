@@ -69,3 +69,22 @@ def test_the_card_fingerprints_the_corpus_cache(evaluated, tmp_path):
                                      for i in range(len(index["shard_sizes"])))).hexdigest()
     assert cache["sha256"] == digest and cache["tokens"] > 50000
     assert cache["sha256"] in (tmp_path / "v.txt.card.md").read_text()
+
+
+def test_a_python_trained_extended_subword_runs_card_names_every_call_and_file(tmp_path):
+    """A run trained from Python records the call (not `-`), an extended run's card lists every session's
+    command, and a subword run's word2vec export lists the n-gram files written beside it."""
+    import w2v
+
+    config = str(ROOT / "configs" / "tiny.yaml")
+    sets = ["train.steps=20", "model.subwords=true", "model.buckets=1000"]
+    run_dir = w2v.train(config, overrides=sets, run_dir=tmp_path / "sub").run_dir
+    w2v.resume(run_dir, overrides=["train.steps=30"])
+    export(run_dir, tmp_path / "v.txt")
+    card = json.loads((tmp_path / "v.txt.card.json").read_text())
+    assert card["run"]["commands"] == [f"w2v.train({config!r}, overrides={sets!r}, run_dir={str(run_dir)!r})",
+                                       f"w2v.resume({str(run_dir)!r}, overrides=['train.steps=30'])"]
+    assert card["vectors"]["files"] == ["v.txt", "v.txt.ngrams.npy", "v.txt.ngrams.json"]
+    assert all((tmp_path / name).exists() for name in card["vectors"]["files"])
+    text = (tmp_path / "v.txt.card.md").read_text()
+    assert f"- commands, one a session: `w2v.train({config!r}" in text and "; then `w2v.resume(" in text

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import planted_corpus, small_config
+from tests.conftest import planted_corpus, read_only, small_config
 from w2v import checkpoints, meta, runs, state, trainer
 from w2v import config as config_lib
 from w2v.cli import cli
@@ -181,13 +181,36 @@ def test_disk_error_while_saving_keeps_the_previous_checkpoint(tmp_path, planted
     original = checkpoints.Checkpoints.remove_leftovers
     checkpoints.Checkpoints.remove_leftovers = lambda self: []
     try:
-        with pytest.raises(W2VError, match="save failed at step 40.*previous checkpoint is intact"):
+        with pytest.raises(W2VError, match="ckpt-40: save failed at step 40: .*the newest checkpoint left is ckpt-20, "
+                                           "where `w2v resume` continues"):
             trainer.resume(run_dir, show_progress=False)
     finally:
         checkpoints.Checkpoints.remove_leftovers = original
     assert meta.read(run_dir)["status"] == "failed"
     assert tf.train.latest_checkpoint(str(run_dir / runs.CHECKPOINTS)).endswith("ckpt-20")
     tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run_dir / runs.CHECKPOINTS))).get_tensor(EMBEDDING)
+
+
+def test_a_save_that_the_disk_refuses_is_one_line_saying_what_is_left(tmp_path):
+    """`ulimit -f` (files of at most 1 MiB) as a full disk would: the first checkpoint (two 1 MiB tables) fails.
+    One line with the step, the checkpoint, the OS's words and what is left (nothing), no TensorFlow internals;
+    meta.json records the step it failed at."""
+    import resource
+
+    limit = 1 << 20
+    corpus = planted_corpus(tmp_path / "c.txt", sentences=300)
+    run_dir = tmp_path / "run"
+    sets = [f"data.corpus={corpus}", "data.min_count=1", "model.embedding_dim=4096", "summary.graph=false"]
+    done = subprocess.run([sys.executable, "-m", "w2v", "train", "--config", str(TINY), "--run-dir", str(run_dir),
+                           "--quiet", *[a for s in sets for a in ("--set", s)]], capture_output=True, text=True,
+                          timeout=300, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: checkpoint {run_dir / 'checkpoints' / 'ckpt-20'}: save failed at step 20: ")
+    assert "File too large" in line and "function_node" not in line and "[Op:" not in line
+    assert line.endswith("; no checkpoint was saved before it: a resume starts from step 0")
+    record = meta.read(run_dir)
+    assert (record["status"], record["step"]) == ("failed", 20)
 
 
 @pytest.fixture
@@ -313,3 +336,82 @@ def test_the_shipped_default_resumes_bit_identical_after_kill_9(tmp_path):
     assert meta.read(run_dir)["status"] == "completed"
     for a, b in zip(final(run_dir), final(tmp_path / "whole"), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _w2v(*args: object) -> tuple[int, list[str], set[str]]:
+    """`python -m w2v ARGS` in a process of its own: its exit code, its stderr lines (import timings left out)
+    and the top-level packages it imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "w2v", *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+    lines = done.stderr.splitlines()
+    said = [line for line in lines if not line.startswith("import time:")]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in lines if line.startswith("import time:")}
+    return done.returncode, said, imported
+
+
+def test_errors_that_need_no_tensorflow_come_before_it_loads(tmp_path, tiny_run):
+    """Each of these is one line and exit code 2 from a process that never imported TensorFlow (seconds)."""
+    import fcntl
+    import shutil
+
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "binary.bin").write_bytes(b"\x00\x01\x02\x03" * 100)
+    corpus = planted_corpus(tmp_path / "ok.txt", sentences=50)
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    (broken / "config.yaml").write_text("train:\n  batch_size: -3\n")
+    busy = tmp_path / "busy"
+    shutil.copytree(tiny_run, busy)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    train = ["train", "--config", TINY, "--quiet", "--set", f"run.output_dir={tmp_path / 'runs'}"]
+    cases = [
+        ([*train, "--set", f"data.corpus={tmp_path / 'nothere.txt'}"], "no such file or directory"),
+        ([*train, "--set", f"data.corpus={tmp_path / 'empty.txt'}"], "no words found (empty corpus)"),
+        ([*train, "--set", f"data.corpus={tmp_path / 'binary.bin'}"], "looks like a binary file, not text"),
+        ([*train, "--set", f"data.corpus={corpus}", "--run-dir", locked / "new"], "cannot be written"),
+        ([*train, "--set", f"data.corpus={corpus}", "--set", "train.kernel=fused", "--set", "train.optimizer=adam"],
+         "config key train.kernel: fused cannot train this run: it applies plain sgd without clipping"),
+        (["resume", broken], "train.batch_size"),
+        (["resume", busy], "in use by another w2v process (pid "),
+    ]
+    with open(busy / runs.LOCK, "a+") as holder, read_only(locked):
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        holder.write("4242")
+        holder.flush()
+        for args, message in cases:
+            code, said, imported = _w2v(*args)
+            assert code == 2 and len(said) == 1 and said[0].startswith("error: ") and message in said[0], (args, said)
+            assert "tensorflow" not in imported, args
+    assert list(locked.iterdir()) == [] and not (tmp_path / "runs").exists()
+
+
+def test_a_read_only_run_is_read_and_whatever_would_write_says_so_in_one_line(tiny_run, tmp_path):
+    """A run on a read-only disk (an archive, a shared mount): eval prints its scores and says they could not be
+    recorded; resume and visualize, and a map asked into a read-only folder, are one line and exit code 2;
+    nothing changes on disk."""
+    import shutil
+
+    run_dir, writable, outside = tmp_path / "run", tmp_path / "writable", tmp_path / "outside"
+    shutil.copytree(tiny_run, run_dir)
+    shutil.copytree(tiny_run, writable)
+    outside.mkdir()
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with read_only(run_dir), read_only(outside):
+        scored = invoke("eval", run_dir)
+        assert scored.exit_code == 0 and scored.stdout.startswith("step 200\n  analogies "), scored.output
+        (note,) = scored.stderr.strip().splitlines()
+        assert note.startswith(f"note: run directory {run_dir}: these scores could not be recorded there (")
+        for args, message in (
+                (["resume", run_dir, "--quiet", "--set", "train.steps=300"], f"run directory {run_dir}: cannot be "
+                                                                              f"written: "),
+                (["visualize", run_dir], f"run directory {run_dir} (visualize rewrites its projector files): "
+                                         f"cannot be written: "),
+                (["visualize", writable, "-o", outside / "map.png"], f"--output {outside / 'map.png'}: cannot be "
+                                                                      f"written: ")):
+            refused = invoke(*args)
+            assert refused.exit_code == 2, (args, refused.output)
+            (line,) = refused.stderr.strip().splitlines()
+            assert line.startswith("error: ") and message in line, (args, line)
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    assert list(outside.iterdir()) == []

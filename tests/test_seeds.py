@@ -111,3 +111,20 @@ def test_seeds_are_given_one_way(tmp_path):
     assert both.exit_code == 2 and "--seeds N or with --grid run.seed" in both.stderr
     neither = invoke("sweep", "--config", ROOT / "configs" / "tiny.yaml")
     assert neither.exit_code == 2 and "give --grid KEY=V1,V2" in neither.stderr
+
+
+def test_a_single_runs_loss_is_a_number_and_long_settings_become_rows():
+    """`w2v compare SWEEP RUN`: the lone run's loss is shown as a loss (not 250.42%), and settings that differ
+    in many keys head their columns with letters, each key on a row of its own, so no line runs wide."""
+    keys = {f"data.some_long_setting_{i}": f"/data/corpora/a-long-corpus-name-{i}.txt.gz" for i in range(8)}
+    sweep = seeds.Group(keys, [Path("s1"), Path("s2")], [1, 2],
+                        {"loss": seeds.Stat([2.50, 2.52]), "eval/x/accuracy": seeds.Stat([0.40, 0.41])})
+    single = seeds.Group({k: "other" for k in keys}, [Path("r")], [1],
+                         {"loss": seeds.Stat([2.5042]), "eval/x/accuracy": seeds.Stat([0.3])})
+    lines = seeds.table([sweep, single]).splitlines()
+    assert lines[0].split() == ["setting", "A", "(n=2)", "B", "(n=1)"]
+    assert max(len(line) for line in lines) < 100
+    rows = {line.split()[0]: line.split()[1:] for line in lines}
+    assert rows["data.some_long_setting_3"] == ["/data/corpora/a-long-corpus-name-3.txt.gz", "other"]
+    assert rows["loss"] == ["2.5100", "±", "0.0141", "2.5042"]
+    assert rows["x/acc"] == ["40.50%", "±", "0.71%", "30.00%"]

@@ -98,3 +98,41 @@ def test_a_sweep_resumes_a_run_that_was_stopped(tmp_path):
     assert f"resuming {stopped.name}" in result.stderr and f"starting {trials[1].name}" in result.stderr
     record = meta.read(stopped.run_dir)
     assert record["status"] == "completed" and record["step"] == 30 and len(record["sessions"]) == 2
+
+
+def test_ctrl_c_stops_a_sweep_as_interrupted_and_the_same_command_continues_it(tmp_path):
+    """Ctrl-C at a terminal signals the sweep's process group: the running member stops with a checkpoint and
+    is recorded as interrupted (not failed), the next one never starts, sweep.json is written, the exit code
+    is 130, and the sweep says how to continue it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    corpus = planted_corpus(tmp_path / "planted.txt", sentences=400)
+    args = ["sweep", "--config", str(ROOT / "configs" / "tiny.yaml"), "--grid", "model.embedding_dim=8,12",
+            "--set", f"data.corpus={corpus}", "--set", "data.min_count=1", "--set", "train.steps=200000",
+            "--set", "train.steps_per_call=5", "--set", "checkpoint.every_n_steps=100000",
+            "--set", f"run.output_dir={tmp_path / 'runs'}", "--name", "sw"]
+    proc = subprocess.Popen([sys.executable, "-m", "w2v", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    first = tmp_path / "runs" / "sw" / "embedding_dim-8"
+    try:
+        deadline = time.monotonic() + 120
+        while meta.read(first).get("step", 0) < 20:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Aborted!" not in err and "Traceback" not in err
+    assert "0 completed, 0 failed, 1 interrupted, 1 not started" in out
+    record = meta.read(first)
+    assert record["status"] == "interrupted" and (first / "checkpoints" / f"ckpt-{record['step']}.index").exists()
+    trials = json.loads((tmp_path / "runs" / "sw" / "sweep.json").read_text())["trials"]
+    assert [t["status"] for t in trials] == ["interrupted", "pending"]
+    assert not (tmp_path / "runs" / "sw" / "embedding_dim-12").exists()
+    assert "stopped; the same `w2v sweep` command continues it" in err

@@ -5,13 +5,14 @@
     vectors = w2v.load("exp1")
     vectors.most_similar("government", topn=5)
 
-``train``, ``resume``, ``load``, ``list_runs``, ``WordVectors`` and ``UnknownWord`` are ``w2v.api``'s, imported
+``train``, ``resume``, ``load``, ``list_runs``, ``WordVectors``, ``UnknownWord`` and ``InvalidArgument`` are
+``w2v.api``'s, imported
 on first use: ``import w2v`` alone loads nothing else.
 """
 
 __version__ = "0.1.0"
 
-_API = ("UnknownWord", "WordVectors", "list_runs", "load", "resume", "train")
+_API = ("InvalidArgument", "UnknownWord", "WordVectors", "list_runs", "load", "resume", "train")
 __all__ = ["__version__", *_API]
 
 

@@ -148,8 +148,11 @@ class Evaluation(Action):
 
     reads_tables = True
 
-    def __init__(self, every: int, evaluate: Any, meta: RunMeta | None) -> None:
-        self.every, self.evaluate, self.meta = every, evaluate, meta
+    def __init__(self, every: int, evaluate: Any, meta: RunMeta | None, at_end: bool = True) -> None:
+        self.every, self.evaluate, self.meta, self.at_end = every, evaluate, meta, at_end
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and super().due(step)  # every 0: at the end alone
 
     def __call__(self, clock: Clock) -> None:
         clock.metrics = self.evaluate(clock.step).scalars()
@@ -157,10 +160,10 @@ class Evaluation(Action):
             self.meta.update(metrics=clock.metrics)
 
     def finish(self, clock: Clock) -> None:
-        """The final vectors too, when the run ends between evaluations: its latest scores (what `w2v runs`,
-        a sweep's seeds and an export's card show) are then those of the vectors it leaves. A run stopped early
-        is not: its resume evaluates on the schedule an uninterrupted run keeps."""
-        if clock.at_end and clock.stop_reason is None and clock.step > 0 and not self.due(clock.step):
+        """With ``at_end``, the final vectors too, when the run ends between evaluations: its latest scores (what
+        `w2v runs`, a sweep's seeds and an export's card show) are then those of the vectors it leaves. A run
+        stopped early is not: its resume evaluates on the schedule an uninterrupted run keeps."""
+        if self.at_end and clock.at_end and clock.stop_reason is None and clock.step > 0 and not self.due(clock.step):
             self(clock)
             clock.evaluated_at_end = True
 

@@ -4,6 +4,7 @@ fallback to the newest checkpoint that reads."""
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,17 @@ import tensorflow as tf
 from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)
+
+# TensorFlow's op errors wrap the OS's message in the failing function's name and the op's.
+_OP_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\](?: name: \S*)?\s*$")
+
+
+def save_error(e: Exception) -> str:
+    """What went wrong in a save, as its user needs it: the OS's words (``No space left on device``), the file
+    where TensorFlow names one, never TensorFlow's internal function and op names."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}" + (f" ({e.filename})" if e.filename else "")
+    return _OP_NOISE.sub("", getattr(e, "message", str(e))).strip() or e.__class__.__name__
 
 
 class Checkpoints:
@@ -40,8 +52,11 @@ class Checkpoints:
         try:
             return self.manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as e:
-            raise W2VError(f"checkpoint {self.directory}: save failed at step {step} ({e.__class__.__name__}: "
-                           f"{getattr(e, 'message', e)}); the previous checkpoint is intact") from None
+            latest = self.latest
+            left = (f"the newest checkpoint left is {Path(latest).name}, where `w2v resume` continues" if latest
+                    else "no checkpoint was saved before it: a resume starts from step 0")
+            raise W2VError(f"checkpoint {self.path(step)}: save failed at step {step}: {save_error(e)}; "
+                           f"{left}") from None
 
     @property
     def latest(self) -> str | None:

@@ -12,6 +12,7 @@ import click
 from w2v import allocator
 from w2v.errors import W2VError
 from w2v.export import FORMATS
+from w2v.meta import SORT_KEYS, STATUSES
 from w2v.schema import EvalConfig, choices
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -68,9 +69,9 @@ class RunsOrSweep(click.ParamType):
 
 
 RUNS = RunsOrSweep()
-CHECKPOINT = click.option("--checkpoint", default=None, metavar="best|PATH",
-                          help="Which checkpoint: best (kept by checkpoint.keep_best) or a path prefix (default: the "
-                               "latest).")
+CHECKPOINT = click.option("--checkpoint", default=None, metavar="best|STEP|NAME|PATH",
+                          help="Which checkpoint: best (kept by checkpoint.keep_best), a step (134), a name (ckpt-134, "
+                               "as the export card names it) or a path prefix (default: the latest).")
 
 @click.group(cls=_Group)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -110,7 +111,7 @@ def train(config_path: str, overrides: tuple[str, ...], name: str | None, run_di
     """Train a new run from a config file."""
     from w2v import api
 
-    _report(api.train(config_path, overrides, name, run_dir, init_from, progress=not quiet))
+    _report(api.train(config_path, overrides, name, run_dir, init_from, progress=not quiet, command_line=True))
 
 
 @cli.command("config")
@@ -137,7 +138,7 @@ def resume(run_dir: Path, overrides: tuple[str, ...], quiet: bool) -> None:
     """Continue a run from its latest checkpoint."""
     from w2v import api
 
-    _report(api.resume(run_dir, overrides, progress=not quiet))
+    _report(api.resume(run_dir, overrides, progress=not quiet, command_line=True))
 
 
 def _vectors(run_dir: Path, checkpoint: str | None):
@@ -163,10 +164,13 @@ def _vectors(run_dir: Path, checkpoint: str | None):
 @click.option("--suite", type=click.Choice(choices(EvalConfig, "suite")), default=None,
               help="standard: the field's sets too (MEN, Rare Words, SimVerb, MTurk-771, RG-65, WS-353 sim/rel, MSR, "
                    "BATS), fetched on first use (default: the run's eval.suite).")
+@click.option("--suite-from", "suite_from", type=click.Path(), default=None, metavar="DIR",
+              help="Offline: copy the suite's files from DIR (an eval-suite folder from a machine online, or the "
+                   "files laid out as it is) into the cache, each checked by SHA-256; implies --suite standard.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str, ...],
                  similarity_files: tuple[str, ...], restrict: int | None, method: str | None, suite: str | None,
-                 as_json: bool) -> None:
+                 suite_from: str | None, as_json: bool) -> None:
     """Score a run's vectors on analogy and word-similarity benchmarks (by default the run's own evaluation,
     its config's eval.* keys: its report is eval/step-N.json; any other is kept beside it as
     eval/step-N.<tag>.json)."""
@@ -176,6 +180,13 @@ def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str
 
     config = runs.load_config(run_dir)
     settings = config.eval
+    if suite_from is not None:
+        from w2v import eval_suite
+
+        copied = eval_suite.copy_from(suite_from, config.data.cache_dir)
+        click.echo(f"copied {len(copied)} files of the evaluation suite into "
+                   f"{eval_suite.directory(config.data.cache_dir)}", err=True)
+        suite = "standard"
     own_analogies, own_similarity = evaluate.configured_files(settings.analogies, settings.similarity)
     analogies, similarity = evaluate.requested_files(list(analogy_files), list(similarity_files), own_analogies,
                                                      own_similarity)
@@ -184,8 +195,12 @@ def eval_command(run_dir: Path, checkpoint: str | None, analogy_files: tuple[str
     vectors, step = _vectors(run_dir, checkpoint)
     report = evaluator(vectors, step)
     own = evaluate.setting(own_analogies, own_similarity, settings.restrict, settings.method, settings.suite)
-    evaluate.record(report, run_dir, tag=evaluator.tag(own))
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
+    try:
+        evaluate.record(report, run_dir, tag=evaluator.tag(own))
+    except OSError as e:  # a read-only run (a shared or archived one): the scores are still worth having
+        click.echo(f"note: run directory {run_dir}: these scores could not be recorded there ({e.strerror or e})",
+                   err=True)
 
 
 @cli.command()
@@ -230,9 +245,9 @@ def export(run_dir: Path, fmt: str, output: str, checkpoint: str | None) -> None
 
     e = runs.read_embedding(run_dir, checkpoint)
     written = export_lib.export(e.vocab.words, e.vectors, fmt, Path(output), e.vocab.counts, run_dir, e.checkpoint)
-    about = model_card.card(run_dir, fmt, written, e.step, e.checkpoint, len(e.vocab.words), e.vectors.shape[1])
     if e.ngrams is not None and not FORMATS[fmt].whole_model:
         written += export_lib.ngram_table(Path(output), e.ngrams, e.settings)
+    about = model_card.card(run_dir, fmt, written, e.step, e.checkpoint, len(e.vocab.words), e.vectors.shape[1])
     written += model_card.write(Path(output), about)
     for path in written:
         click.echo(f"wrote {path}")
@@ -273,9 +288,9 @@ def visualize(run_dir: Path, checkpoint: str | None, top: int | None, tsv_dir: s
 
 @cli.command("runs")
 @click.argument("root", type=click.Path(), default="runs")
-@click.option("--sort", type=click.Choice(["name", "status", "step", "loss", "wall", "started"]), default="started",
+@click.option("--sort", type=click.Choice(SORT_KEYS), default="started",
               show_default=True, help="Sort the table by this column.")
-@click.option("--status", type=click.Choice(["running", "completed", "interrupted", "failed"]), default=None,
+@click.option("--status", type=click.Choice(STATUSES), default=None,
               help="Only runs with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 @click.option("--wide", is_flag=True, help="Every metric column, however wide the table.")
@@ -352,17 +367,23 @@ def sweep(config_path: str, grid: tuple[str, ...], overrides: tuple[str, ...], s
 
     if not grid and not seeds:
         raise W2VError("sweep: give --grid KEY=V1,V2 (repeatable), --seeds N, or both")
-    root, trials, groups = sweep_lib.run_sweep(Path(config_path), list(grid), list(overrides), parallel, name,
-                                               report=lambda line: click.echo(line, err=True), seeds=seeds)
-    click.echo(f"sweep {root}: {sum(t.status == 'completed' for t in trials)} completed, "
-               f"{sum(t.status == 'failed' for t in trials)} failed")
-    for t in trials:
+    done = sweep_lib.run_sweep(Path(config_path), list(grid), list(overrides), parallel, name,
+                               report=lambda line: click.echo(line, err=True), seeds=seeds)
+    counts = {status: sum(t.status == status for t in done.trials)
+              for status in ("completed", "failed", "interrupted", "pending")}
+    shown = [f"{n} {status if status != 'pending' else 'not started'}" for status, n in counts.items()
+             if n or status in ("completed", "failed")]
+    click.echo(f"sweep {done.root}: {', '.join(shown)}")
+    for t in done.trials:
         if t.status == "failed":
             click.echo(f"  failed {t.name}: {t.error}")
-    click.echo(experiments.runs_table(sweep_lib.records(trials)))
-    if seeds_lib.repeated(groups):
-        click.echo("\nover seeds:\n" + seeds_lib.table(groups))
-    if any(t.status == "failed" for t in trials):
+    click.echo(experiments.runs_table(sweep_lib.records(done.trials)))
+    if seeds_lib.repeated(done.groups):
+        click.echo("\nover seeds:\n" + seeds_lib.table(done.groups))
+    if done.signal:
+        click.echo("stopped; the same `w2v sweep` command continues it", err=True)
+        sys.exit(128 + done.signal)
+    if counts["failed"]:
         sys.exit(1)  # scripts and CI must see that a combination failed
 
 

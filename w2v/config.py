@@ -185,6 +185,26 @@ def dump(config: Config, path: str | Path, exclusive: bool = False) -> None:
 DEFAULT_BATCH = {"fused": 16384, "tf": 1024}
 
 
+def fused_cannot(config: Config) -> str | None:
+    """Why the fused engine cannot train this config, as far as the config tells (where it runs is for the
+    kernel's choice to say, once TensorFlow is there); None when it can."""
+    from w2v.losses import LOSSES
+
+    model, train = config.model, config.train
+    if not LOSSES[model.loss].fused:
+        return f"it trains the losses {', '.join(n for n, loss in LOSSES.items() if loss.fused)} (not {model.loss})"
+    if train.optimizer != "sgd" or train.clip != "none":
+        return "it applies plain sgd without clipping"
+    return None
+
+
+def check_kernel(config: Config) -> None:
+    """train.kernel: fused on a config the engine cannot train: a W2VError before TensorFlow's seconds of
+    loading."""
+    if config.train.kernel == "fused" and (reason := fused_cannot(config)):
+        raise W2VError(f"config key train.kernel: fused cannot train this run: {reason}")
+
+
 def resolve(config: Config, kernel: str | None = None) -> Config:
     """The config with its objective-dependent defaults filled in (null values of model.num_sampled,
     train.learning_rate and, once the ``kernel`` is known, train.batch_size), as a run records it."""

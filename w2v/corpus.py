@@ -185,6 +185,22 @@ def source_files(spec: str, cache_dir: str = "~/.cache/w2v") -> list[Path]:
     raise W2VError(f"corpus {spec}: no such file or directory")
 
 
+def check(spec: str, cache_dir: str = "~/.cache/w2v") -> None:
+    """What can be told of a corpus at once, before it is tokenised and TensorFlow loads (seconds): that it is
+    there, holds something and is text (text8 is checked where it is downloaded)."""
+    if spec == "text8":
+        return
+    files = source_files(spec, cache_dir)
+    if all(path.stat().st_size == 0 for path in files):
+        raise W2VError(f"corpus {spec}: no words found (empty corpus)")
+    for path in files:
+        lines = _open_file(path)
+        try:
+            next(lines, None)  # the first line read: a binary, unreadable or undecodable file says so here
+        finally:
+            lines.close()
+
+
 def iter_lines(spec: str, cache_dir: str = "~/.cache/w2v") -> Iterator[str]:
     """Lines of the corpus named by ``spec`` (see ``data.corpus``)."""
     if spec == "gensim:lee":

@@ -15,3 +15,7 @@ class UnknownWord(W2VError, KeyError):
 
     def __str__(self) -> str:
         return Exception.__str__(self)  # KeyError's own would quote the message
+
+
+class InvalidArgument(W2VError, ValueError):
+    """An argument of a Python call that is none of the values it takes: a ValueError for Python code."""

@@ -10,11 +10,15 @@ import math
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from w2v.config import Config
 from w2v.vocab import EncodedCorpus
+
+if TYPE_CHECKING:
+    from w2v.evaluate import Evaluator
 
 # Rough training speeds, in (centre, context) pairs a second and thread at dimension 128 on a current CPU core:
 # the fused engine's deterministic mode and Hogwild, and the tf kernel's whole process. Measured (2 threads, AMD
@@ -31,6 +35,9 @@ SAVE_SECONDS = 0.05
 SAVE_BYTES_PER_SECOND = 400e6
 # The share of training time that checkpoints may take when checkpoint.every_n_steps is null.
 CHECKPOINT_SHARE = 0.02
+# An evaluation's time is its analogy questions' products with the unit vectors they answer from (the reading of
+# its files and the word pairs are a small part); EVAL_FLOPS is the rate numpy's BLAS reaches there.
+EVAL_FLOPS = 1e11
 
 
 def pairs_per_epoch(corpus: EncodedCorpus, config: Config) -> float:
@@ -93,16 +100,19 @@ def _free_disk(path: Path) -> int | None:
 
 
 def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int, checkpoints: Path, period: int,
-         ) -> tuple[str, list[str]]:
-    """The line to show before training, and warnings: tables that will not fit in memory, kept checkpoints
-    that will not fit on the disk that holds ``checkpoints``."""
+         start_step: int = 0, evaluation: float | None = None) -> tuple[str, list[str]]:
+    """The line to show before training (a resume's from ``start_step``: its time is for what is left; the
+    ``evaluation`` seconds of one of its evaluations, None for none), and warnings: tables that will not fit in
+    memory, kept checkpoints that will not fit on the disk that holds ``checkpoints``."""
     model, train = config.model, config.train
     vocab = len(corpus.vocab)
     tables = table_bytes(config, vocab)
     speed = pairs_per_second(config, kernel, threads)
-    length = counted(train.steps, "step") if train.steps else counted(train.epochs, "epoch")
-    seconds = None if train.steps else train.epochs * pairs_per_epoch(corpus, config) / speed
     total_steps = train.steps or math.ceil(train.epochs * pairs_per_epoch(corpus, config) / _pairs_per_step(config))
+    left = max(0.0, 1 - start_step / total_steps)
+    length = (counted(train.steps, "step") if train.steps else counted(train.epochs, "epoch")) + \
+        (f" from step {start_step:,}" if start_step else "")
+    seconds = None if train.steps else left * train.epochs * pairs_per_epoch(corpus, config) / speed
     kept = min(config.checkpoint.max_to_keep, total_steps // period + 1) + bool(config.checkpoint.keep_best)
     # The last checkpoint's unit rows (vector_cache); its table is read where the checkpoint holds it, except a
     # subword run's composed vectors, which get a copy.
@@ -112,10 +122,10 @@ def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int, check
     every = f"{counted(period, 'step')}, about {_duration(period * _pairs_per_step(config) / speed)}"
     line = (f"{config.data.corpus}: {corpus.raw_tokens:,} words, {length}, vocabulary {vocab:,}; "
             f"{model.architecture} {model.loss}, dimension {model.embedding_dim}; kernel {kernel} ({mode}); "
-            + (f"about {_duration(seconds)}, " if seconds is not None else "")
+            + (f"about {_duration(seconds)}{' to go' if start_step else ''}, " if seconds is not None else "")
             + f"peak memory about {_gigabytes(tables + RUNTIME_BYTES + BYTES_PER_WORD * vocab)}; "
             f"a checkpoint every {every} ({_gigabytes(tables)} each, {kept} kept: {_gigabytes(disk)} of disk "
-            f"with the vectors)")
+            f"with the vectors)" + _evaluation(config, evaluation))
     warnings = []
     available = _available_memory()
     if available is not None and tables > 0.8 * available:
@@ -127,6 +137,24 @@ def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int, check
                         f"vectors and the disk has {_gigabytes(free)} free: lower checkpoint.max_to_keep or "
                         f"point checkpoint.dir at a larger disk")
     return line, warnings
+
+
+def evaluation_seconds(evaluator: Evaluator, config: Config, vocab: int) -> float:
+    """About how long one evaluation of the run's vectors takes: each analogy question (3CosAdd, 3CosMul and
+    BATS's twice) is scored against the ``restrict`` most frequent words."""
+    questions = sum(len(q) for _, q in evaluator.questions) + 2 * len(evaluator.bats)
+    return questions * min(evaluator.restrict, vocab) * config.model.embedding_dim * 2 / EVAL_FLOPS
+
+
+def _evaluation(config: Config, seconds: float | None) -> str:
+    """The plan's words for the run's own evaluation and its cost."""
+    if seconds is None:
+        return ""
+    cost = _duration(seconds)
+    every = config.eval.every_n_steps
+    if every:
+        return f"; evaluated every {counted(every, 'step')}, about {cost} each"
+    return f"; its final vectors evaluated, about {cost}"
 
 
 def counted(n: int, unit: str) -> str:

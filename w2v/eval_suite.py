@@ -15,6 +15,7 @@ import hashlib
 import io
 import itertools
 import os
+import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -90,36 +91,99 @@ def _download(url: str) -> bytes:
         return response.read()
 
 
+def _bats_sources() -> list[Source]:
+    return [Source(f"bats/{category}/{name}.txt", _BATS + urllib.parse.quote(f"{category}/{name}.txt"), "")
+            for category, names in BATS_RELATIONS.items() for name in names]
+
+
+def _sets() -> list[tuple[str, list[Source], str | None]]:
+    """Every set of the suite: its name, its files and, for BATS, the one SHA-256 over all of them."""
+    return ([(s.name.removesuffix(".txt"), [s], None) for s in SIMILARITY] + [("MSR", [MSR], None)]
+            + [("BATS 3.0", _bats_sources(), BATS_SHA256)])
+
+
+def _differs(contents: list[bytes], sources: list[Source], sha256: str | None) -> list[tuple[Source, str, str]]:
+    """The files whose SHA-256 is not the pinned one: (source, got, expected); for BATS, all 40 as one."""
+    if sha256 is not None:
+        got = hashlib.sha256(b"".join(contents)).hexdigest()
+        return [] if got == sha256 else [(sources[0], got, sha256)]
+    return [(s, got, s.sha256) for s, data in zip(sources, contents, strict=True)
+            if (got := hashlib.sha256(data).hexdigest()) != s.sha256]
+
+
 def _fetch(sources: list[Source], sha256: str | None, home: Path, what: str) -> list[Path]:
-    """The files, from the cache or downloaded and checked; ``sha256`` given: one digest over all of them (in
-    order), else each file's own. Nothing is kept unless it checks out."""
+    """The files, from the cache (checked against their SHA-256 on every read: a truncated or edited copy is
+    refused) or downloaded and checked; ``sha256`` given: one digest over all of them (in order), else each
+    file's own. Nothing is kept unless it checks out."""
     paths = [home / s.name for s in sources]
     if all(p.exists() for p in paths):
+        wrong = _differs([p.read_bytes() for p in paths], sources, sha256)
+        if wrong:
+            kept = paths[0] if len(paths) == 1 else home / Path(sources[0].name).parts[0]
+            raise W2VError(f"eval suite: {kept} has SHA-256 {wrong[0][1][:12]}…, expected {wrong[0][2][:12]}… (a "
+                           f"truncated or edited copy?); delete it to download it again, or copy in the file from "
+                           f"{_where(sources)}")
         return paths
     contents = []
     for s in sources:
         try:
             contents.append(_download(s.url))
         except (urllib.error.URLError, OSError) as e:
-            place = f"{home / sources[0].name}" if len(sources) == 1 else \
-                f"{home}/{Path(sources[0].name).parts[0]}/<category>/<relation>.txt, as there"
-            raise W2VError(f"eval suite: cannot download {what} ({getattr(e, 'reason', e)}); offline, fetch "
-                           f"{_where(sources)} elsewhere and copy it to {place}") from None
-    if sha256 is not None:
-        got = hashlib.sha256(b"".join(contents)).hexdigest()
-        if got != sha256:
-            raise W2VError(f"eval suite: {what} downloaded from {_where(sources)} has SHA-256 {got[:12]}…, expected "
-                           f"{sha256[:12]}…; not kept (the source changed: report it)")
-    for s, data in zip(sources, contents, strict=True):
-        got = hashlib.sha256(data).hexdigest()
-        if sha256 is None and got != s.sha256:
-            raise W2VError(f"eval suite: {what} downloaded from {s.url} has SHA-256 {got[:12]}…, expected "
-                           f"{s.sha256[:12]}…; not kept (the source changed: report it)")
+            raise W2VError(_offline(home, getattr(e, "reason", e))) from None
+    wrong = _differs(contents, sources, sha256)
+    if wrong:
+        source, got, expected = wrong[0]
+        raise W2VError(f"eval suite: {what} downloaded from {source.url if sha256 is None else _where(sources)} has "
+                       f"SHA-256 {got[:12]}…, expected {expected[:12]}…; not kept (the source changed: report it)")
     for path, data in zip(paths, contents, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         with fileio.replacing(path) as tmp:
             tmp.write_bytes(data)
     return paths
+
+
+def missing(cache_dir: str | Path) -> list[tuple[str, Path]]:
+    """Every file of the suite that the cache lacks: (its URL, where it goes)."""
+    home = directory(cache_dir)
+    return [(s.url, home / s.name) for _, sources, _ in _sets() for s in sources if not (home / s.name).exists()]
+
+
+def _offline(home: Path, reason: object) -> str:
+    """The error when a file cannot be downloaded: every file the cache lacks, with its URL and destination."""
+    lacking = missing(home.parent)
+    return (f"eval suite: cannot download ({reason}); {len(lacking)} files missing from {home}. On a machine "
+            f"online, fetch them (or run `w2v eval RUN --suite standard` there) and copy that eval-suite folder in "
+            f"with `w2v eval RUN --suite-from DIR`, or put each file where it goes:\n"
+            + "\n".join(f"  {url} -> {path}" for url, path in lacking))
+
+
+def copy_from(folder: str | Path, cache_dir: str | Path) -> list[Path]:
+    """Copy the suite's files from ``folder`` (laid out as the cache is: ``men.txt``, ``msr.csv``,
+    ``bats/<category>/<relation>.txt``; an ``eval-suite`` folder from another machine) into the cache, each set
+    checked against its SHA-256 first; returns the files copied. A set that differs is refused, naming the
+    file, and nothing is copied; one the folder lacks is left for later (the next evaluation that needs it says
+    so)."""
+    folder, home = Path(folder).expanduser(), directory(cache_dir)
+    if not folder.is_dir():
+        raise W2VError(f"--suite-from {folder}: not a directory")
+    found = []
+    for what, sources, sha256 in _sets():
+        given = [folder / s.name for s in sources]
+        if not all(p.is_file() for p in given):
+            continue
+        wrong = _differs([p.read_bytes() for p in given], sources, sha256)
+        if wrong:
+            raise W2VError(f"--suite-from {folder}: {what} ({wrong[0][0].name}) has SHA-256 {wrong[0][1][:12]}…, "
+                           f"expected {wrong[0][2][:12]}…: not the published file (truncated or edited?); nothing "
+                           f"copied")
+        found += [(path, home / source.name) for source, path in zip(sources, given, strict=True)]
+    if not found:
+        raise W2VError(f"--suite-from {folder}: holds none of the suite's files (men.txt, msr.csv, bats/...)")
+    for path, target in found:  # only once every set found has checked out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with fileio.replacing(target) as tmp:
+            shutil.copyfile(path, tmp)
+    return [target for _, target in found]
 
 
 def _where(sources: list[Source]) -> str:
@@ -136,9 +200,9 @@ def msr_file(cache_dir: str | Path) -> Path:
     """MSR's questions in the Google format (``msr.txt``, written from the fetched ``msr.csv``)."""
     home = directory(cache_dir)
     target = home / "msr.txt"
+    (source,) = _fetch([MSR], None, home, "MSR")  # checked on every read, as the other sets are
     if target.exists():
         return target
-    (source,) = _fetch([MSR], None, home, "MSR")
     sections: dict[str, list[str]] = {}
     for row in csv.DictReader(io.StringIO(source.read_text(encoding="utf-8"))):
         sections.setdefault(row["type"], []).append(" ".join(row[k] for k in ("word1", "word2", "word3", "target")))
@@ -149,9 +213,7 @@ def msr_file(cache_dir: str | Path) -> Path:
 
 def bats(cache_dir: str | Path) -> dict[str, list[list[tuple[str, list[str]]]]]:
     """BATS 3.0's relations by category: each a list of (word, [accepted answers])."""
-    sources = [Source(f"bats/{category}/{name}.txt", _BATS + urllib.parse.quote(f"{category}/{name}.txt"), "")
-               for category, names in BATS_RELATIONS.items() for name in names]
-    paths = iter(_fetch(sources, BATS_SHA256, directory(cache_dir), "BATS 3.0"))
+    paths = iter(_fetch(_bats_sources(), BATS_SHA256, directory(cache_dir), "BATS 3.0"))
     relations: dict[str, list[list[tuple[str, list[str]]]]] = {}
     for category, names in BATS_RELATIONS.items():
         for _, path in zip(names, paths, strict=False):

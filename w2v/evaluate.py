@@ -216,7 +216,10 @@ class SimilarityResult:
     spearman_all: float | None = None  # subword models: over every pair, unseen words from their n-grams
 
 
-def similarity(vectors: Vectors, pairs: list[tuple[str, str, float]], restrict: int = 300000,
+SIMILARITY_RESTRICT = 300000  # word pairs are looked up among this many most frequent words, as gensim does
+
+
+def similarity(vectors: Vectors, pairs: list[tuple[str, str, float]], restrict: int = SIMILARITY_RESTRICT,
                file: str = "") -> SimilarityResult:
     """Spearman and Pearson correlation of cosine similarity with human scores over the pairs of known
     words; for a subword model, also the Spearman correlation over every pair."""
@@ -395,6 +398,12 @@ class Evaluator:
         self.questions = [(f, read_analogies(f)) for f in analogy_files]
         self.pairs = [(f, read_pairs(f)) for f in similarity_files]
         self.restrict, self.method = restrict, method
+
+    @property
+    def rows(self) -> int:
+        """How many of the most frequent words' vectors an evaluation reads (analogies answer from
+        ``restrict``, word pairs are looked up among SIMILARITY_RESTRICT)."""
+        return max(self.restrict, SIMILARITY_RESTRICT if self.pairs else 0)
 
     def tag(self, own: str) -> str | None:
         """None when this is the run's ``own`` evaluation (the ``setting`` of its config's), else a short

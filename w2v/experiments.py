@@ -15,8 +15,6 @@ from w2v import evaluate, runs
 from w2v import meta as meta_lib
 from w2v.errors import W2VError
 
-SORT_KEYS = ("name", "status", "step", "loss", "wall", "started")
-
 
 def latest_metrics(run_dir: Path) -> dict[str, float]:
     """Metrics of the newest readable eval/step-N.json (by step; the run's own evaluation), or {}. Only that
@@ -49,6 +47,8 @@ def describe(run_dir: Path) -> dict[str, Any]:
         "metrics": latest_metrics(run_dir),
         "best": meta.get("best"),  # {metric, value, step, checkpoint} with checkpoint.keep_best or eval.early_stop
         "reason": meta.get("reason"),
+        # A run that stopped between checkpoints goes back to its last one (to 0 before the first).
+        "resumes_from": runs.resume_step(run_dir) if status in ("interrupted", "failed") else None,
     }
 
 
@@ -76,7 +76,8 @@ def _num(x: Any) -> float:
     return x if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x)) else math.inf
 
 
-def _fmt(x: Any) -> str:
+def show_value(x: Any) -> str:
+    """A config value or metric in a table: ``-`` for none, floats to 4 significant digits."""
     if x is None:
         return "-"
     if isinstance(x, float):
@@ -114,8 +115,9 @@ def runs_table(records: list[dict[str, Any]], width: int | None = None) -> str:
     fixed = ["name", "status", "step", "progress", "loss", "wall"]
     best = any(r.get("best") for r in records)
     header = fixed + (["best@step"] if best else []) + [short_name(m) for m in metric_names]
-    rows = [[r["name"], r["status"], f"{r['step']}" + (f"/{r['total_steps']}" if r["total_steps"] else ""),
-             f"{100 * (r['progress'] or 0):.0f}%", _fmt(r["loss"]), f"{r['wall_time_s']:.0f}s"]
+    rows = [[r["name"], r["status"], f"{r['step']}" + (f"/{r['total_steps']}" if r["total_steps"] else "")
+             + (f" (resumes from {r['resumes_from']})" if r.get("resumes_from") not in (None, r["step"]) else ""),
+             f"{100 * (r['progress'] or 0):.0f}%", show_value(r["loss"]), f"{r['wall_time_s']:.0f}s"]
             + ([_best(r.get("best"))] if best else []) + [evaluate.shown(m, r["metrics"].get(m)) for m in metric_names]
             for r in records]
     table = format_table(header, rows)
@@ -155,10 +157,10 @@ def compare(run_dirs: list[Path]) -> dict[str, Any]:
 def compare_table(comparison: dict[str, Any]) -> str:
     """The ``w2v compare`` table."""
     header = ["key"] + comparison["runs"]
-    rows = [[k] + [_fmt(v) for v in vs] for k, vs in comparison["config"].items()]
+    rows = [[k] + [show_value(v) for v in vs] for k, vs in comparison["config"].items()]
     if not rows:
         rows = [["(configs identical)"] + [""] * len(comparison["runs"])]
     rows.append(["--"] + ["" for _ in comparison["runs"]])
-    rows += [[k.removeprefix("eval/")] + [evaluate.shown(k, v) if k.startswith("eval/") else _fmt(v) for v in vs]
+    rows += [[k.removeprefix("eval/")] + [evaluate.shown(k, v) if k.startswith("eval/") else show_value(v) for v in vs]
              for k, vs in comparison["metrics"].items()]
     return format_table(header, rows)

@@ -48,8 +48,9 @@ def load() -> object:
     """The op library, built first if this source and TensorFlow have not been built yet; a W2VError
     saying why when it cannot be built."""
     def announce(compiler: str, directory: Path) -> None:
-        log.warning("building the fused training engine with %s (once per TensorFlow version, about 20 s); "
-                    "cached in %s", compiler, directory)
+        # Keyed by the source and the build command, whose paths are the install's.
+        log.warning("building the fused training engine with %s (once per install of w2v and TensorFlow, about "
+                    "20 s); cached in %s", compiler, directory)
 
     try:
         path = compiled.library("w2v_fused", [*SOURCES, *HEADERS], _command, tf.__version__, announce)

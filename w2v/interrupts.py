@@ -5,6 +5,10 @@ Python runs its signal handlers in the main thread between bytecodes, so a handl
 for the TensorFlow call in progress. The C-level handler also writes the signal number to a wakeup
 pipe; a watcher thread reads it, says at once what will happen, and on a second SIGINT ends the
 process there and then (the last checkpoint stays; ``w2v resume`` continues from it).
+
+After a stop the handlers stay installed, for a process that is about to exit (the command line): a second
+Ctrl-C while it saves and shuts down still aborts. A caller that goes on (the Python API, a notebook) wraps
+training in ``caller_handlers``, which puts its own handlers back and then hands it the stop signal.
 """
 
 from __future__ import annotations
@@ -13,9 +17,13 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# StopSignals left installed after a stop, for caller_handlers to remove.
+_lingering: list[StopSignals] = []
 
 
 class StopSignals:
@@ -68,9 +76,34 @@ class StopSignals:
             # The process is stopping: a second Ctrl-C while it saves, writes its record or shuts down must
             # still abort at once. Python's own handler would raise KeyboardInterrupt wherever the main
             # thread is then, and in interpreter shutdown that is printed as "Exception ignored" and lost.
+            _lingering.append(self)
             return
+        self._release()
+
+    def _release(self) -> None:
+        """Put back the handlers and wakeup fd found on entry and end the watcher."""
+        assert self._pipe is not None
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         signal.set_wakeup_fd(self._previous_fd)
         os.close(self._pipe[1])  # ends the watcher, which then closes its end
         self._pipe = None
+
+
+@contextmanager
+def caller_handlers() -> Iterator[None]:
+    """Training for a caller that goes on afterwards: on the way out, whatever happened, the caller's own
+    signal handlers are back; a stop signal that ended training is then raised again, once its checkpoint is
+    saved, for the caller's handler to act on: Ctrl-C raises KeyboardInterrupt in Python's main thread (and
+    ends a notebook cell's loop), SIGTERM ends the process unless the caller handles it, an ignored signal
+    stays ignored."""
+    stopped: int | None = None
+    try:
+        yield
+    finally:
+        while _lingering:
+            signals = _lingering.pop()
+            stopped = signals.received
+            signals._release()
+    if stopped is not None:
+        signal.raise_signal(stopped)

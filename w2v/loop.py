@@ -37,6 +37,7 @@ from w2v import (
 )
 from w2v import config as config_lib
 from w2v import state as state_lib
+from w2v import vectors as vectors_lib
 from w2v import vocab as vocab_lib
 from w2v.actions import Clock
 from w2v.averaging import Averaging
@@ -66,6 +67,15 @@ class Result:
     signal: int | None = None
     reason: str | None = None  # why it completed before its end (early stopping)
     unchanged: bool = False  # resume found the run already at its end and left it as it was
+
+
+def _record_failure(clock: Clock, todo: list[actions.Action]) -> None:
+    """A run that fails records the step it failed at, not its last periodic record's (a failed first
+    checkpoint left `w2v runs` showing step 1 of a run that failed at step 20)."""
+    for action in todo:
+        if isinstance(action, actions.Record):
+            with contextlib.suppress(OSError):  # the disk that failed a save may refuse this too
+                action(clock)
 
 
 class Trainer:
@@ -205,7 +215,12 @@ class Trainer:
 
     def evaluate(self, summaries: Summaries, step: int) -> evaluate.Report:
         """Score the current vectors; scalars go to TensorBoard and the report to eval/step-N.json."""
-        report = self.evaluator(evaluate.Vectors(self.corpus.vocab.words, self.vectors()), step)
+        # Only the rows an evaluation reads, normalised in place: at a million words x 300, not the 2.2 GB of a
+        # copy of the table and its unit rows.
+        rows = None if self.model.subword_ids is not None else self.evaluator.rows
+        table = self.vectors(rows)
+        unit = vectors_lib.unit_rows(table, out=table if table.dtype == np.float32 and table.flags.writeable else None)
+        report = self.evaluator(evaluate.Vectors(self.corpus.vocab.words[:len(unit)], unit, unit=unit), step)
         evaluate.record(report, self.run_dir, summaries)
         return report
 
@@ -219,7 +234,8 @@ class Trainer:
                                                          self.model.trainable, self.grads)]
         if self.evaluator:
             every = cfg.eval.every_n_steps
-            todo.append(actions.Evaluation(every, lambda step: self.evaluate(summaries, step), meta))
+            todo.append(actions.Evaluation(every, lambda step: self.evaluate(summaries, step), meta,
+                                           cfg.eval.at_end))
             keep, stop = self.watched.get("checkpoint.keep_best"), self.watched.get("eval.early_stop")
             for i, metric in enumerate(self.state.best):
                 todo.append(actions.Best(every, metric, self.state.best[metric],
@@ -275,28 +291,32 @@ class Trainer:
             self.averaging.reset(lambda step: step == end or any(a.reads_tables and a.due(step) for a in todo))
         abort = (lambda: meta.end("interrupted", "aborted by a second interrupt")) if meta else (lambda: None)
         with StopSignals(on_abort=abort) as signals:
-            while end is None or clock.step < end:
-                n = self._call_size(clock, due, end, pace)
-                started = time.perf_counter()
-                if trace:
-                    summaries.start_graph_trace()
-                outcome = self.feed.call(self._run, n)
-                if trace:
-                    summaries.export_graph(clock.step)
-                    trace = False
-                if outcome[0]:
-                    pace = (time.perf_counter() - started) / outcome[0]
-                clock.record(*outcome, step=int(state.step.numpy()), position=int(state.position.numpy()))
-                # A parameter-server cluster reads its shares forever: its epochs end by position.
-                clock.exhausted = outcome[0] < n or (self.feed.ends_by_position and limit is None
-                                                     and clock.position >= self.total_positions)
-                if clock.exhausted:
-                    state.epochs_done.assign(cfg.train.epochs)
-                for action in todo:
-                    if outcome[0] and action.due(clock.step):
-                        watch.time(watch.periodic, action, lambda: action(clock))  # noqa: B023 - called at once
-                if clock.exhausted or signals.received or clock.stop_reason:
-                    break
+            try:
+                while end is None or clock.step < end:
+                    n = self._call_size(clock, due, end, pace)
+                    started = time.perf_counter()
+                    if trace:
+                        summaries.start_graph_trace()
+                    outcome = self.feed.call(self._run, n)
+                    if trace:
+                        summaries.export_graph(clock.step)
+                        trace = False
+                    if outcome[0]:
+                        pace = (time.perf_counter() - started) / outcome[0]
+                    clock.record(*outcome, step=int(state.step.numpy()), position=int(state.position.numpy()))
+                    # A parameter-server cluster reads its shares forever: its epochs end by position.
+                    clock.exhausted = outcome[0] < n or (self.feed.ends_by_position and limit is None
+                                                         and clock.position >= self.total_positions)
+                    if clock.exhausted:
+                        state.epochs_done.assign(cfg.train.epochs)
+                    for action in todo:
+                        if outcome[0] and action.due(clock.step):
+                            watch.time(watch.periodic, action, lambda: action(clock))  # noqa: B023 - called at once
+                    if clock.exhausted or signals.received or clock.stop_reason:
+                        break
+            except Exception:
+                _record_failure(clock, todo)
+                raise
             watch.stopped = time.time()
             clock.close_interval()
             clock.words_per_sec = clock.overall_words_per_sec()

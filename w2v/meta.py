@@ -21,6 +21,9 @@ from typing import Any
 import w2v
 from w2v import fileio
 
+STATUSES = ("running", "completed", "interrupted", "failed")
+SORT_KEYS = ("name", "status", "step", "loss", "wall", "started")  # what `w2v runs` (and list_runs) sorts by
+
 META = "meta.json"
 
 
@@ -64,14 +67,15 @@ class RunMeta:
         self.data = data
 
     @classmethod
-    def begin(cls, run_dir: Path, seed: int, device: str, overrides: list[str] = ()) -> RunMeta:
-        """Mark the run running, a session more (a resume keeps the history), with the command line and the
-        config overrides (``--set``) it was started with."""
+    def begin(cls, run_dir: Path, seed: int, device: str, overrides: list[str] = (),
+              command: str | None = None) -> RunMeta:
+        """Mark the run running, a session more (a resume keeps the history), with the command line (or the
+        Python ``command`` that called it) and the config overrides (``--set``) it was started with."""
         import tensorflow as tf
 
         data = read(run_dir)
         sessions = data.get("sessions", [])
-        sessions.append({"started": _now(), "command": command_line(), "overrides": list(overrides),
+        sessions.append({"started": _now(), "command": command or command_line(), "overrides": list(overrides),
                          "host": socket.gethostname(), "pid": os.getpid()})
         data.update({
             "name": Path(run_dir).name,

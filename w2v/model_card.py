@@ -72,7 +72,9 @@ def card(run_dir: Path, fmt: str, files: list[Path], step: int, checkpoint: str,
         "vectors": {"format": fmt, "files": [p.name for p in files], "words": words, "dimension": dim},
         "run": {"name": Path(run_dir).name, "path": str(Path(run_dir).resolve()), "step": step,
                 "checkpoint": Path(checkpoint).name, "status": meta.get("status"),
-                "words_trained": meta.get("words"), "command": meta.get("command")},
+                "words_trained": meta.get("words"), "command": meta.get("command"),
+                # A resumed or extended run took several: its vectors are what all of them made.
+                "commands": [session.get("command") for session in meta.get("sessions", [])]},
         "corpus": {"spec": config.data.corpus, "cache": _cache(config.data)},
         "vocabulary": vocab,
         "evaluation": _evaluation(run_dir, step),
@@ -105,7 +107,8 @@ def _markdown(c: dict[str, Any]) -> str:
     git = c["git"] or {}
     lines += ["", "## Load", "", "```python", c["load"], "```", "", "## Provenance", "",
               f"- run: `{r['path']}` (checkpoint `{r['checkpoint']}`, {r['status']})",
-              f"- command: `{r['command']}`",
+              "- " + ("command" if len(r["commands"]) <= 1 else "commands, one a session") + ": "
+              + "; then ".join(f"`{command}`" for command in r["commands"] or [r["command"]]),
               "- versions: " + ", ".join(f"{k} {x}" for k, x in (c["versions"] or {}).items()),
               f"- git: {git.get('commit', 'not recorded')}" + (" (uncommitted changes)" if git.get("dirty") else ""),
               "- the whole config is in the `.card.json` beside this file", ""]

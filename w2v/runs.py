@@ -25,6 +25,7 @@ from w2v.vocab import Vocab
 CONFIG = "config.yaml"
 VOCAB = "vocab.tsv"
 CHECKPOINTS = "checkpoints"
+CHECKPOINT_PREFIX = "ckpt"  # tf.train.CheckpointManager's default checkpoint_name: ckpt-<step>
 BEST = "best"  # --checkpoint best, and the directory under checkpoints/ that holds it
 
 
@@ -50,6 +51,7 @@ def new_run_dir(config: Config, config_path: str | Path | None, overrides: list[
     root = Path(config.run.output_dir).expanduser()
     if root.exists() and not root.is_dir():
         raise W2VError(f"output directory {root}: is a file, not a directory")
+    check_writable(root, f"output directory {root}")
     if config.run.name:
         check_new(root / config.run.name)
         yield root / config.run.name
@@ -155,6 +157,26 @@ def named_run(name: str | Path, key: str) -> Path:
     return path
 
 
+def _why(path: Path, error: OSError | None = None) -> str:
+    """Why a directory cannot be written, in the OS's words."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return error.strerror if error is not None and error.strerror else "permission denied"
+
+
+def check_writable(path: Path, what: str) -> None:
+    """A W2VError naming ``what`` (``run directory X``, ``--output X``) when ``path``, or the nearest directory
+    above it that exists, cannot be written: a read-only disk, an immutable or another user's directory. Said
+    before any work (and before TensorFlow loads)."""
+    existing = next(p for p in (Path(path), *Path(path).parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        where = "" if existing == Path(path) else f" ({existing})"
+        raise W2VError(f"{what}: cannot be written{where}: {_why(existing)}")
+
+
 def check_run(run_dir: Path) -> None:
     """A W2VError, worded the same for every command, when ``run_dir`` is not a run directory."""
     run_dir = Path(run_dir)
@@ -200,11 +222,12 @@ def latest_checkpoint(directory: Path) -> str | None:
 
 def checkpoint_path(run_dir: Path, which: str | None = None) -> str:
     """A run's checkpoint: the newest (``which`` None), the best one (``which`` "best", kept by
-    checkpoint.keep_best) or the path prefix given; a W2VError saying when there is none."""
+    checkpoint.keep_best), or one named as the export card and ``w2v runs`` name it (``ckpt-134``), by its
+    step (``134``) or by its path prefix; a W2VError saying when there is none."""
     run_dir = Path(run_dir)
     check_run(run_dir)
     if which not in (None, BEST):
-        return which
+        return _named_checkpoint(run_dir, which)
     path = latest_checkpoint(best_checkpoint_dir(run_dir) if which else checkpoint_dir(run_dir))
     if path is None and which:
         raise W2VError(f"run directory {run_dir}: has no best checkpoint (it is kept when the run sets "
@@ -212,6 +235,30 @@ def checkpoint_path(run_dir: Path, which: str | None = None) -> str:
     if path is None:
         raise W2VError(f"run directory {run_dir}: has no checkpoint yet")
     return path
+
+
+def checkpoint_step(path: str) -> int | None:
+    """The step in a checkpoint's name (``.../ckpt-134`` -> 134), None for a name without one."""
+    found = re.fullmatch(r".*-(\d+)", os.path.basename(path))
+    return int(found.group(1)) if found else None
+
+
+def resume_step(run_dir: Path) -> int:
+    """The step ``w2v resume`` starts a run from: its newest checkpoint's, 0 when it has none."""
+    path = latest_checkpoint(checkpoint_dir(run_dir))
+    return (checkpoint_step(path) or 0) if path else 0
+
+
+def _named_checkpoint(run_dir: Path, which: str) -> str:
+    """A checkpoint given as a path prefix, a name in the run's checkpoints (``ckpt-134``) or a step."""
+    name = f"{CHECKPOINT_PREFIX}-{which}" if which.isdigit() else which
+    for candidate in (Path(which), checkpoint_dir(run_dir) / name, best_checkpoint_dir(run_dir) / name):
+        if candidate.with_name(candidate.name + ".index").exists():
+            return str(candidate)
+    kept = sorted((p.name.removesuffix(".index") for p in checkpoint_dir(run_dir).glob("*.index")),
+                  key=lambda name: checkpoint_step(name) or -1)
+    raise W2VError(f"run directory {run_dir}: no checkpoint {which} (give best, a step, a name or a path "
+                   f"prefix; it keeps {', '.join(kept) or 'none'})")
 
 
 def embedding_table(checkpoint: str) -> tuple[int, np.ndarray]:
@@ -294,7 +341,7 @@ def lock_holder(run_dir: Path) -> str | None:
     path = Path(run_dir) / LOCK
     if not path.exists():
         return None
-    with open(path, "a+") as f:
+    with open(path) as f:  # read-only: a run on a read-only disk can still be asked
         holder = _take(f)
         if holder is None:
             fcntl.flock(f, fcntl.LOCK_UN)
@@ -314,7 +361,11 @@ class RunLock:
         self.took_over: str | None = None
 
     def __enter__(self) -> RunLock:
-        f = open(self.path, "a+")
+        try:
+            f = open(self.path, "a+")
+        except OSError as e:
+            raise W2VError(f"run directory {self.path.parent}: cannot be written ({_why(self.path.parent, e)})") \
+                from None
         holder = _take(f)
         if holder is not None:
             f.close()

@@ -159,7 +159,10 @@ class ProjectorConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    every_n_steps: int = _opt(0, "Evaluate during training every N global steps (0: only with `w2v eval`).", lo=0)
+    every_n_steps: int = _opt(0, "Evaluate during training every N global steps (0: none during training).", lo=0)
+    at_end: bool = _opt(True, "Evaluate the vectors a run ends with (unless it stopped early), also with "
+                        "every_n_steps 0: their scores are what `w2v runs`, sweeps, `w2v compare` and export cards "
+                        "show. The plan line says what it costs (seconds on the default sets).")
     analogies: str = _opt("default", "Analogy files, comma-separated; default: gensim's questions-words.txt; "
                           "none: skip.")
     similarity: str = _opt("default", "Word-pair files, comma-separated; default: gensim's WordSim-353 and "

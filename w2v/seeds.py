@@ -132,21 +132,28 @@ def to_json(groups: list[Group]) -> list[dict[str, Any]]:
 
 
 def shown(metric: str, stat: Stat) -> str:
-    """``41.20% ± 0.61%``, as ``w2v eval`` prints the metric."""
-    if stat.std is None:
-        return evaluate.shown(metric, stat.mean)
+    """``41.20% ± 0.61%``, as ``w2v eval`` prints the metric; the loss as a number (``2.5042 ± 0.0130``)."""
     show = (lambda v: evaluate.shown(metric, v)) if metric != "loss" else (lambda v: f"{v:.4f}")
-    return f"{show(stat.mean)} ± {show(stat.std)}"
+    return show(stat.mean) if stat.std is None else f"{show(stat.mean)} ± {show(stat.std)}"
+
+
+LABEL_WIDTH = 32  # a setting's label longer than this heads its column as a letter, its keys given as rows
 
 
 def table(groups: list[Group]) -> str:
     """Settings side by side: the keys that differ, the seeds, and every metric as mean ± std; ``~``
-    marks a value within seed noise of the best setting's."""
-    header = ["setting"] + [f"{g.label} (n={len(g.runs)})" for g in groups]
-    rows = [["seeds"] + [",".join(str(s) for s in g.seeds) for g in groups]]
-    names = sorted({m for g in groups for m in g.metrics}, key=lambda m: (m == "loss", m))
+    marks a value within seed noise of the best setting's. Settings are named in the header
+    (``model.loss=neg (n=3)``) when their labels are short, else lettered (``A (n=3)``) above a row for each
+    key that differs, so that the table stays as wide as its values."""
+    lettered = any(len(g.label) > LABEL_WIDTH for g in groups)
+    names = [f"{chr(ord('A') + i) if i < 26 else i + 1}" if lettered else g.label for i, g in enumerate(groups)]
+    header = ["setting"] + [f"{name} (n={len(g.runs)})" for name, g in zip(names, groups, strict=True)]
+    keys = list(dict.fromkeys(k for g in groups for k in g.settings)) if lettered else []
+    rows = [[k] + [experiments.show_value(g.settings.get(k)) for g in groups] for k in keys]
+    rows.append(["seeds"] + [",".join(str(s) for s in g.seeds) for g in groups])
+    metric_names = sorted({m for g in groups for m in g.metrics}, key=lambda m: (m == "loss", m))
     noisy = False
-    for m in names:
+    for m in metric_names:
         top = best(groups, m)
         row = [experiments.short_name(m)]
         for g in groups:

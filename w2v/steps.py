@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from w2v import distribute, fused, losses, schedules
+from w2v import config as config_lib
+from w2v import distribute, fused, schedules
 from w2v.config import Config
 from w2v.errors import W2VError
 from w2v.state import TrainState
@@ -151,12 +152,8 @@ def fused_step(state: TrainState, setting: Setting) -> StepFn:
 
 
 def _fused_cannot(config: Config, strategy: tf.distribute.Strategy) -> str | None:
-    model, train = config.model, config.train
-    if not losses.get(model.loss).fused:
-        names = ", ".join(name for name, loss in losses.LOSSES.items() if loss.fused)
-        return f"it trains the losses {names} (not {model.loss})"
-    if train.optimizer != "sgd" or train.clip != "none":
-        return "it applies plain sgd without clipping"
+    if reason := config_lib.fused_cannot(config):
+        return reason
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         if strategy.num_replicas_in_sync != distribute.rank(strategy)[1]:
             return "it runs on one device per worker"

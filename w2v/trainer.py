@@ -77,8 +77,9 @@ def _init_source(config: Config) -> Path:
 
 
 def make_evaluator(config: Config) -> evaluate.Evaluator | None:
-    """The periodic evaluator (files read and checked now, before any run directory is written)."""
-    if config.eval.every_n_steps == 0:
+    """The evaluator of the run's own evaluation, periodic or at its end (files read and checked now, before any
+    run directory is written); None when it evaluates nothing."""
+    if config.eval.every_n_steps == 0 and not config.eval.at_end:
         return None
     analogy_files, similarity_files = evaluate.configured_files(config.eval.analogies, config.eval.similarity)
     evaluator = evaluate.Evaluator(analogy_files, similarity_files, config.eval.restrict, config.eval.method,
@@ -126,14 +127,26 @@ def device_name(strategy: tf.distribute.Strategy | None = None) -> str:
     return f"{where}, {type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas)"
 
 
-def _announce(run_dir: Path, trainer: Trainer, show_progress: bool) -> None:
-    """Say what the run will be and take before it starts (and warn when its tables will not fit)."""
+def _announce(run_dir: Path, trainer: Trainer, show_progress: bool, start_step: int = 0) -> None:
+    """Say what the run will be and take before it starts, or a resumed one from ``start_step`` (and warn when
+    its tables will not fit)."""
+    evaluation = estimate.evaluation_seconds(trainer.evaluator, trainer.config, len(trainer.corpus.vocab)) \
+        if trainer.evaluator else None
     line, warnings = estimate.plan(trainer.config, trainer.corpus, trainer.kernel, trainer.threads,
-                                   runs.checkpoint_dir(trainer.run_dir), trainer.checkpoint_every)
+                                   runs.checkpoint_dir(trainer.run_dir), trainer.checkpoint_every, start_step,
+                                   evaluation)
     for warning in warnings:
         log.warning(warning)
     if show_progress:
         print(f"run {run_dir}: {line}", file=sys.stderr, flush=True)
+
+
+def _record_end(meta: RunMeta, status: str, error: str) -> None:
+    """Record how a session broke off; a disk too full for meta.json too must not hide the error itself."""
+    try:
+        meta.end(status, error)
+    except OSError as e:
+        log.warning("run directory %s: could not record its %s status (%s)", meta.run_dir, status, e.strerror or e)
 
 
 def _session(trainer: Trainer, meta: RunMeta, show_progress: bool, stop_at: int | None) -> Result:
@@ -143,22 +156,23 @@ def _session(trainer: Trainer, meta: RunMeta, show_progress: bool, stop_at: int 
     try:
         result = trainer.fit(show_progress, stop_at, meta)
     except W2VError as e:
-        meta.end("failed", str(e))
+        _record_end(meta, "failed", str(e))
         raise
     except KeyboardInterrupt:
-        meta.end("interrupted", "aborted by a second interrupt")
+        _record_end(meta, "interrupted", "aborted by a second interrupt")
         raise
     except BaseException as e:
-        meta.end("failed", f"{e.__class__.__name__}: {e}")
+        _record_end(meta, "failed", f"{e.__class__.__name__}: {e}")
         raise
     meta.end("completed" if result.finished else "interrupted", reason=result.reason)
     return result
 
 
 def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: int | None = None,
-          overrides: list[str] = ()) -> Result:
+          overrides: list[str] = (), command: str | None = None) -> Result:
     """Start a new run in ``run_dir`` (which must not hold a run) and train it to the end
-    (or to global step ``stop_at``); ``overrides``, those the config was given (``--set``), go to meta.json."""
+    (or to global step ``stop_at``); ``overrides``, those the config was given (``--set``), and ``command``, the
+    call that started it (by default this process's command line), go to meta.json."""
     run_dir = Path(run_dir)
     task = distribute.task_from_env(config.distribute.strategy)
     if task.writes_run:
@@ -175,7 +189,7 @@ def train(config: Config, run_dir: Path, show_progress: bool = True, stop_at: in
             started = trainer.warm_start() if config.init.from_run else None
             _announce(run_dir, trainer, show_progress and task.writes_run)
             Summaries(out).hparams(config, run_dir.name)
-            meta = RunMeta.begin(out, config.run.seed, device_name(strategy), overrides)
+            meta = RunMeta.begin(out, config.run.seed, device_name(strategy), overrides, command)
             if started:
                 meta.update(init=started)
             result = _session(trainer, meta, show_progress, stop_at)
@@ -222,13 +236,19 @@ def _check_extends(run_dir: Path, saved: Config, config: Config) -> None:
                        + (estimate.counted(old.steps, "step") if (old.steps or 0) >= step
                           else f"step {step}, where it stands")
                        + "; a resume only extends a run (start a new one for a shorter schedule)")
+    if new.steps is not None and new.steps == old.steps and new.epochs != old.epochs and step >= new.steps:
+        # Accepted, it would run a session of no steps and record a loss of nan for a finished run.
+        raise W2VError(f"resume: train.epochs={new.epochs} does not go past the run's "
+                       f"{estimate.counted(new.steps, 'step')}, which bound it; a resume only extends such a run "
+                       f"with train.steps=N past {step} (or train.steps=null to train by epochs)")
 
 
 def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
-           stop_at: int | None = None) -> Result:
+           stop_at: int | None = None, command: str | None = None) -> Result:
     """Continue a run from its newest readable checkpoint to its configured end (under the same
     strategy or another one: checkpoints hold whole tables whatever the sharding). A run that
-    completed is left as it is, unless the overrides extend it (``Result.unchanged``)."""
+    completed is left as it is, unless the overrides extend it (``Result.unchanged``). ``command``: as for
+    ``train``."""
     run_dir = Path(run_dir)
     config = runs.load_config(run_dir, overrides)
     saved_config = runs.load_config(run_dir)
@@ -253,7 +273,7 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
             trainer = Trainer(config, corpus, out, kernel, make_evaluator(config) if task.writes_run else None,
                               strategy, save_iterator=state.holds_iterator(latest),
                               save_shares=state.holds_shares(latest))
-            _announce(run_dir, trainer, show_progress and task.writes_run)
+            _announce(run_dir, trainer, show_progress and task.writes_run, runs.resume_step(out))
             if trainer.restore() is None:
                 # Killed before its first checkpoint: nothing was saved, so starting over is the exact
                 # continuation (the stream and the initial vectors depend on the seed and init.from_run alone).
@@ -261,7 +281,7 @@ def resume(run_dir: Path, overrides: list[str] = (), show_progress: bool = True,
                 if config.init.from_run:
                     trainer.warm_start()
             meta = RunMeta.begin(out, config.run.seed, device_name(strategy),
-                                 overrides=[f"{k}: {a} -> {b}" for k, (a, b) in changed.items()])
+                                 overrides=[f"{k}: {a} -> {b}" for k, (a, b) in changed.items()], command=command)
             if overrides:
                 config_lib.dump(config, out / runs.CONFIG)
             result = _session(trainer, meta, show_progress, stop_at)

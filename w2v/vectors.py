@@ -30,9 +30,9 @@ def unit_blocks(vectors: np.ndarray) -> Iterator[np.ndarray]:
         yield (block / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """``unit_blocks`` as one array."""
-    out = np.empty(vectors.shape, np.float32)
+def unit_rows(vectors: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``unit_blocks`` as one array, written into ``out`` (which may be ``vectors`` itself) when given."""
+    out = np.empty(vectors.shape, np.float32) if out is None else out
     start = 0
     for block in unit_blocks(vectors):
         out[start:start + len(block)] = block
