@@ -243,3 +243,17 @@ def test_a_kind_of_question_with_none_answered_shows_a_dash_in_eval_and_runs(tin
     record = json.loads(invoke("runs", tmp_path / "runs", "--json").stdout)[0]["metrics"]
     assert f"{100 * record['eval/questions-words/accuracy']:.2f}%" in listed
     assert f"{record['eval/wordsim353/spearman']:.4f}" in listed
+
+
+def test_unit_rows_normalised_as_read_give_the_same_report(tiny_run):
+    """Training's own evaluation reads the table's rows of unit length as it indexes them (never all of a
+    million-word table's unit vectors): the same report as from every unit row at once."""
+    from w2v.vectors import UnitRows, Vectors
+
+    embedding = runs.read_embedding(tiny_run)
+    evaluator = evaluate.Evaluator(*evaluate.default_files(), restrict=500)
+    whole = evaluator(Vectors(embedding.vocab.words, embedding.vectors), 1)
+    lazy = UnitRows(embedding.vectors)
+    as_read = evaluator(Vectors(embedding.vocab.words, embedding.vectors, unit=lazy), 1)
+    assert as_read.to_json() == whole.to_json() and whole.analogies[0].total > 0
+    np.testing.assert_array_equal(lazy[3], Vectors(embedding.vocab.words, embedding.vectors).unit[3])

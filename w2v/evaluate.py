@@ -399,12 +399,6 @@ class Evaluator:
         self.pairs = [(f, read_pairs(f)) for f in similarity_files]
         self.restrict, self.method = restrict, method
 
-    @property
-    def rows(self) -> int:
-        """How many of the most frequent words' vectors an evaluation reads (analogies answer from
-        ``restrict``, word pairs are looked up among SIMILARITY_RESTRICT)."""
-        return max(self.restrict, SIMILARITY_RESTRICT if self.pairs else 0)
-
     def tag(self, own: str) -> str | None:
         """None when this is the run's ``own`` evaluation (the ``setting`` of its config's), else a short
         tag naming this one (its method, and a digest of its files and restrict)."""

@@ -30,14 +30,31 @@ def unit_blocks(vectors: np.ndarray) -> Iterator[np.ndarray]:
         yield (block / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
 
 
-def unit_rows(vectors: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``unit_blocks`` as one array, written into ``out`` (which may be ``vectors`` itself) when given."""
-    out = np.empty(vectors.shape, np.float32) if out is None else out
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``unit_blocks`` as one array."""
+    out = np.empty(vectors.shape, np.float32)
     start = 0
     for block in unit_blocks(vectors):
         out[start:start + len(block)] = block
         start += len(block)
     return out
+
+
+class UnitRows:
+    """A table's rows of unit length, each normalised as it is indexed (``unit[i]``, ``unit[:n]``,
+    ``unit[ids]``): an evaluation reads its analogies' ``restrict`` rows and its word pairs' rows, never all of
+    a table's unit vectors (at a million words x 300, 1.1 GB)."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table
+        self.shape = table.shape
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        rows = self.table[index]
+        return unit_rows(rows) if rows.ndim == 2 else unit_rows(rows[None])[0]
 
 
 @dataclass
@@ -55,7 +72,8 @@ class Vectors:
     (``unit_rows``), as a run's vector cache keeps them."""
 
     def __init__(self, words: list[str], vectors: np.ndarray, lowercase: bool = False,
-                 unseen: Callable[[str], np.ndarray] | None = None, unit: np.ndarray | None = None) -> None:
+                 unseen: Callable[[str], np.ndarray] | None = None, unit: np.ndarray | UnitRows | None = None,
+                 ) -> None:
         self.words = words
         self.unseen = unseen
         self.unit = unit_rows(vectors) if unit is None else unit
