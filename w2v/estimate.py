@@ -40,6 +40,9 @@ CHECKPOINT_SHARE = 0.02
 # table, Google's 19,544 questions over 30,000 words: 1.96 s at dimension 100, 2.47 s at 300.
 EVAL_SECONDS_PER_QUESTION = 8.7e-5
 EVAL_FLOPS = 4.6e11
+# What an evaluation adds to the peak: scipy's statistics, the questions and pairs and their lookups (measured on
+# the embedded run of configs/base.yaml: 682 against 619 MB).
+EVAL_BYTES = 64 << 20
 
 
 def pairs_per_epoch(corpus: EncodedCorpus, config: Config) -> float:
@@ -120,12 +123,13 @@ def plan(config: Config, corpus: EncodedCorpus, kernel: str, threads: int, check
     # subword run's composed vectors, which get a copy.
     cache = (1 + model.subwords) * vocab * model.embedding_dim * 4
     disk = kept * tables + cache
+    peak = tables + RUNTIME_BYTES + BYTES_PER_WORD * vocab + (EVAL_BYTES if evaluation is not None else 0)
     mode = f"{threads} threads, {'hogwild' if train.hogwild else 'deterministic'}" if kernel == "fused" else "tf ops"
     every = f"{counted(period, 'step')}, about {_duration(period * _pairs_per_step(config) / speed)}"
     line = (f"{config.data.corpus}: {corpus.raw_tokens:,} words, {length}, vocabulary {vocab:,}; "
             f"{model.architecture} {model.loss}, dimension {model.embedding_dim}; kernel {kernel} ({mode}); "
             + (f"about {_duration(seconds)}{' to go' if start_step else ''}, " if seconds is not None else "")
-            + f"peak memory about {_gigabytes(tables + RUNTIME_BYTES + BYTES_PER_WORD * vocab)}; "
+            + f"peak memory about {_gigabytes(peak)}; "
             f"a checkpoint every {every} ({_gigabytes(tables)} each, {kept} kept: {_gigabytes(disk)} of disk "
             f"with the vectors)" + _evaluation(config, evaluation))
     warnings = []
