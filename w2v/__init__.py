@@ -6,8 +6,7 @@
     vectors.most_similar("government", topn=5)
 
 ``train``, ``resume``, ``load``, ``list_runs``, ``WordVectors``, ``UnknownWord`` and ``InvalidArgument`` are
-``w2v.api``'s, imported
-on first use: ``import w2v`` alone loads nothing else.
+``w2v.api``'s, imported on first use: ``import w2v`` alone loads nothing else.
 """
 
 __version__ = "0.1.0"

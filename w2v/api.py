@@ -17,7 +17,7 @@ import numpy as np
 
 from w2v import interrupts, runs
 from w2v.errors import InvalidArgument, UnknownWord, W2VError
-from w2v.vectors import Vectors
+from w2v.vectors import Vectors, unit_vector
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class WordVectors:
         n-grams' vector."""
         if isinstance(key, str) and self.queries.unseen is not None and key not in self:
             v = self.queries.unseen(self.queries.key(key))
-            return v / max(float(np.linalg.norm(v)), 1e-12) if norm else v
+            return unit_vector(v) if norm else v
         row = self.get_index(key)
         return self.queries.unit[row] if norm else self.matrix[row]
 
@@ -140,7 +140,7 @@ class WordVectors:
         if isinstance(term, np.ndarray):
             if term.shape != (self.vector_size,):
                 raise InvalidArgument(f"a vector of shape {term.shape} given where {self.vector_size} values are")
-            return term / max(float(np.linalg.norm(term)), 1e-12), None
+            return unit_vector(term), None
         if isinstance(term, str):
             return self.queries.vector(term)
         row = self.get_index(term)
@@ -148,12 +148,7 @@ class WordVectors:
 
     def _scores(self, sims: np.ndarray, topn: int | None, exclude: set[int]) -> list[tuple[str, float]] | np.ndarray:
         """``topn`` words by score (leaving out ``exclude``), or every score with ``topn=None``."""
-        if topn is None:
-            return sims
-        take = min(len(sims), topn + len(exclude))
-        top = np.argpartition(-sims, take - 1)[:take] if take else np.array([], int)
-        order = top[np.argsort(-sims[top], kind="stable")]
-        return [(self.words[i], float(sims[i])) for i in order if i not in exclude][:topn]
+        return sims if topn is None else self.queries.top(sims, topn, exclude)
 
     @staticmethod
     def _topn(topn: int | None) -> None:
@@ -184,7 +179,7 @@ class WordVectors:
             if row is not None:
                 exclude.add(row)
         unit = self.queries.unit[:restrict_vocab]
-        sims = unit @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        sims = unit @ unit_vector(query)
         return self._scores(sims, topn, exclude)
 
     def similar_by_word(self, word: Key, topn: int | None = 10,
@@ -242,8 +237,7 @@ class WordVectors:
         if not words1 or not words2:
             raise InvalidArgument("n_similarity: both lists need at least one word")
         means = [np.mean([self.get_vector(w) for w in ws], axis=0) for ws in (words1, words2)]
-        a, b = (m / max(float(np.linalg.norm(m)), 1e-12) for m in means)
-        return float(a @ b)
+        return float(unit_vector(means[0]) @ unit_vector(means[1]))
 
     def closer_than(self, word1: Key, word2: Key) -> list[str]:
         """The words nearer ``word1`` than ``word2`` is."""
@@ -267,7 +261,7 @@ class WordVectors:
             raise InvalidArgument("doesnt_match: none of the words is in the vocabulary")
         unit = np.vstack([self._unit(w)[0] for w in used])
         mean = unit.mean(axis=0)
-        return used[int(np.argmin(unit @ (mean / max(float(np.linalg.norm(mean)), 1e-12))))]
+        return used[int(np.argmin(unit @ unit_vector(mean)))]
 
     def to_gensim(self) -> KeyedVectors:
         """The vectors as gensim's ``KeyedVectors`` (words, vectors and counts), for code written for gensim.
@@ -311,6 +305,12 @@ def _call(function: str, first: object, **arguments: object) -> str:
     return f"w2v.{function}({', '.join(given)})"
 
 
+def _handlers(command_line: bool) -> contextlib.AbstractContextManager[None]:
+    """Around training: the caller's signal handlers back afterwards, unless the caller is the command line,
+    whose process ends with the run (see ``interrupts``)."""
+    return contextlib.nullcontext() if command_line else interrupts.caller_handlers()
+
+
 def train(config: str | Path, overrides: Iterable[str] = (), name: str | None = None,
           run_dir: str | Path | None = None, init_from: str | Path | None = None, progress: bool = False,
           command_line: bool = False) -> Result:
@@ -343,10 +343,9 @@ def train(config: str | Path, overrides: Iterable[str] = (), name: str | None = 
             quiet.tensorflow()
         from w2v import trainer
 
-        if command_line:
-            return trainer.train(config_obj, target, show_progress=progress, overrides=overrides)
-        command = _call("train", config, overrides=given, name=name, run_dir=run_dir, init_from=init_from)
-        with interrupts.caller_handlers():
+        command = None if command_line else \
+            _call("train", config, overrides=given, name=name, run_dir=run_dir, init_from=init_from)
+        with _handlers(command_line):
             return trainer.train(config_obj, target, show_progress=progress, overrides=overrides, command=command)
 
 
@@ -361,17 +360,14 @@ def resume(run: str | Path, overrides: Iterable[str] = (), progress: bool = Fals
     path = runs.find(run)
     # What can be told without TensorFlow (whose import takes seconds) is told first.
     config_lib.check_kernel(runs.load_config(path, list(overrides)))
-    if (holder := runs.lock_holder(path)) is not None:
-        raise W2VError(f"run directory {path}: in use by another w2v process (pid {holder})")
+    runs.check_free(path)
     runs.check_writable(path, f"run directory {path}")
     quiet.tensorflow()
     from w2v import trainer
 
-    if command_line:
-        return trainer.resume(path, list(overrides), show_progress=progress)
-    with interrupts.caller_handlers():
-        return trainer.resume(path, list(overrides), show_progress=progress,
-                              command=_call("resume", run, overrides=list(overrides)))
+    command = None if command_line else _call("resume", run, overrides=list(overrides))
+    with _handlers(command_line):
+        return trainer.resume(path, list(overrides), show_progress=progress, command=command)
 
 
 __all__ = ["InvalidArgument", "UnknownWord", "WordVectors", "list_runs", "load", "resume", "train"]

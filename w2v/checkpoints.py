@@ -10,6 +10,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from w2v import runs
 from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Checkpoints:
 
     def path(self, step: int) -> str:
         """The path prefix of the checkpoint saved at ``step`` (CheckpointManager's ``<dir>/ckpt-<number>``)."""
-        return str(self.directory / f"ckpt-{step}")
+        return str(self.directory / f"{runs.CHECKPOINT_PREFIX}-{step}")
 
     def due(self, step: int) -> bool:
         """Whether a scheduled checkpoint falls on this global step."""
@@ -78,8 +79,8 @@ class Checkpoints:
         """Restore the newest readable checkpoint; None when there is none at all."""
         self.remove_leftovers()
         candidates = list(reversed(self.manager.checkpoints))
-        on_disk = sorted((p.with_suffix("") for p in self.directory.glob("ckpt-*.index")),
-                         key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1,
+        on_disk = sorted((p.with_suffix("") for p in self.directory.glob(f"{runs.CHECKPOINT_PREFIX}-*.index")),
+                         key=lambda p: runs.checkpoint_step(p.name, -1),
                          reverse=True)
         if not candidates and on_disk:
             # The state file is gone or empty, but checkpoints are there: never start over silently.

@@ -237,16 +237,16 @@ def checkpoint_path(run_dir: Path, which: str | None = None) -> str:
     return path
 
 
-def checkpoint_step(path: str) -> int | None:
-    """The step in a checkpoint's name (``.../ckpt-134`` -> 134), None for a name without one."""
+def checkpoint_step(path: str, default: int | None = None) -> int | None:
+    """The step in a checkpoint's name (``.../ckpt-134`` -> 134), ``default`` for a name without one."""
     found = re.fullmatch(r".*-(\d+)", os.path.basename(path))
-    return int(found.group(1)) if found else None
+    return int(found.group(1)) if found else default
 
 
 def resume_step(run_dir: Path) -> int:
     """The step ``w2v resume`` starts a run from: its newest checkpoint's, 0 when it has none."""
     path = latest_checkpoint(checkpoint_dir(run_dir))
-    return (checkpoint_step(path) or 0) if path else 0
+    return checkpoint_step(path, 0) if path else 0
 
 
 def _named_checkpoint(run_dir: Path, which: str) -> str:
@@ -256,7 +256,7 @@ def _named_checkpoint(run_dir: Path, which: str) -> str:
         if candidate.with_name(candidate.name + ".index").exists():
             return str(candidate)
     kept = sorted((p.name.removesuffix(".index") for p in checkpoint_dir(run_dir).glob("*.index")),
-                  key=lambda name: checkpoint_step(name) or -1)
+                  key=lambda name: checkpoint_step(name, -1))
     raise W2VError(f"run directory {run_dir}: no checkpoint {which} (give best, a step, a name or a path "
                    f"prefix; it keeps {', '.join(kept) or 'none'})")
 
@@ -348,6 +348,16 @@ def lock_holder(run_dir: Path) -> str | None:
         return holder
 
 
+def _in_use(run_dir: Path, holder: str) -> W2VError:
+    return W2VError(f"run directory {run_dir}: in use by another w2v process (pid {holder})")
+
+
+def check_free(run_dir: Path) -> None:
+    """A W2VError when another live process holds the run's lock (asked without taking it)."""
+    if (holder := lock_holder(run_dir)) is not None:
+        raise _in_use(run_dir, holder)
+
+
 class RunLock:
     """Keeps two processes from writing one run directory.
 
@@ -369,7 +379,7 @@ class RunLock:
         holder = _take(f)
         if holder is not None:
             f.close()
-            raise W2VError(f"run directory {self.path.parent}: in use by another w2v process (pid {holder})")
+            raise _in_use(self.path.parent, holder)
         f.seek(0)
         self.took_over = f.read().strip() or None
         f.seek(0)

@@ -40,6 +40,11 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return out
 
 
+def unit_vector(v: np.ndarray) -> np.ndarray:
+    """One vector divided by its length (a zero vector stays zero)."""
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
 class UnitRows:
     """A table's rows of unit length, each normalised as it is indexed (``unit[i]``, ``unit[:n]``,
     ``unit[ids]``): an evaluation reads its analogies' ``restrict`` rows and its word pairs' rows, never all of
@@ -119,11 +124,17 @@ class Vectors:
 
     def neighbours(self, query: np.ndarray, k: int, exclude: set[int]) -> list[tuple[str, float]]:
         """The k words most cosine-similar to ``query``, skipping ids in ``exclude``."""
-        sims = self.unit @ (query / max(np.linalg.norm(query), 1e-12))
-        take = min(len(sims), k + len(exclude))
-        top = np.argpartition(-sims, take - 1)[:take]
-        order = top[np.argsort(-sims[top], kind="stable")]
-        return [(self.words[i], float(sims[i])) for i in order if i not in exclude][:k]
+        return self.top(self.unit @ unit_vector(query), k, exclude)
+
+    def top(self, scores: np.ndarray, k: int, exclude: set[int]) -> list[tuple[str, float]]:
+        """The k words of highest score (``scores``: one a word, for the first words or all of them), with their
+        scores, skipping ids in ``exclude``."""
+        take = min(len(scores), k + len(exclude))
+        if take == 0:
+            return []
+        top = np.argpartition(-scores, take - 1)[:take]
+        order = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.words[i], float(scores[i])) for i in order if i not in exclude][:k]
 
     def vector(self, word: str) -> tuple[np.ndarray, int | None]:
         """A query word's unit vector and row; a word outside the vocabulary gets its n-grams' vector
@@ -132,8 +143,7 @@ class Vectors:
         if self.unseen is None or self.row(key) is not None:
             i = self.id(word)
             return self.unit[i], i
-        v = self.unseen(key)
-        return v / max(float(np.linalg.norm(v)), 1e-12), None
+        return unit_vector(self.unseen(key)), None
 
     def nearest(self, words: list[str], k: int) -> tuple[list[Answer], list[W2VError]]:
         """The neighbours of each word, and an error for each one that has no vector."""
