@@ -5,6 +5,10 @@ the TensorFlow step."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +20,7 @@ from w2v import fused, huffman, loop, meta, runs, steps, trainer
 from w2v.errors import W2VError
 from w2v.model import alias_table
 
+ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -225,6 +230,43 @@ def test_the_deterministic_mode_gives_the_same_bits_whatever_the_threads(cbow):
     for other in results[1:]:
         for a, b in zip(other[0] + [other[1]], results[0][0] + [results[0][1]], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def wide_results(path: str) -> None:
+    """Skip-gram neg and CBOW nce at dimension 100 (the engine's blocks of 64, 16 and 8 floats, and a tail),
+    deterministic on two threads and Hogwild on one, saved to ``path``."""
+    out = {}
+    for cbow in (False, True):
+        _, rows, mask, targets, window_ids = case(cbow, seed=7, batch=2000)
+        rng = np.random.default_rng(8)
+        tables = tuple(rng.normal(0, 0.3, shape).astype(np.float32) for shape in ((V, 100), (V, 100), (V,)))
+        correction = rng.normal(0, 1, V).astype(np.float32) if cbow else None
+        for hogwild in (False, True):
+            got, loss = run_op(tables, rows, mask, targets, window_ids, 5, (3, 4), 0.05, 1 if hogwild else 2,
+                               hogwild, 16, correction)
+            out.update({f"{cbow}-{hogwild}-{i}": a for i, a in enumerate([*got, loss])})
+    np.savez(path, **out)
+
+
+def test_every_instruction_set_gives_the_same_bits(tmp_path):
+    """An engine built without this CPU's best instruction set (W2V_ENGINE_ISA) trains the same bits."""
+    lower = "avx2" if fused.isa() == "avx512" else "baseline"
+    wide_results(str(tmp_path / "best.npz"))
+    done = subprocess.run([sys.executable, "-c", f"from tests.test_fused import wide_results; "
+                           f"wide_results({str(tmp_path / 'lower.npz')!r})"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, fused.ISA_VARIABLE: lower})
+    assert done.returncode == 0, done.stderr[-2000:]
+    best, other = np.load(tmp_path / "best.npz"), np.load(tmp_path / "lower.npz")
+    assert sorted(best) == sorted(other) and len(best) == 16
+    for name in best:
+        np.testing.assert_array_equal(best[name], other[name], err_msg=f"{name} ({fused.isa()} against {lower})")
+
+
+def test_an_unknown_instruction_set_is_one_line(monkeypatch):
+    monkeypatch.setenv(fused.ISA_VARIABLE, "sse9")
+    with pytest.raises(W2VError, match="^environment variable W2V_ENGINE_ISA: 'sse9' is not one of avx512, avx2, "
+                                       "baseline$"):
+        fused.isa()
 
 
 def test_the_op_refuses_ids_out_of_range_and_leaves_earlier_reads_alone():

@@ -34,12 +34,47 @@ GROUP = {"skipgram": 512, "cbow": 1024}
 HS_GROUP = {"skipgram": 32, "cbow": 64}
 
 
+# The instruction sets the engine's arithmetic may use (its target_clones, fused_window.h), from the best: the
+# CPU runs the first it has. W2V_ENGINE_ISA=avx2 or baseline builds an engine without the sets above it (cached
+# apart), to measure one set against another on the same CPU; the results are the same bits.
+ISAS = {"avx512": ("avx512f", "avx2", "default"), "avx2": ("avx2", "default"), "baseline": ("default",)}
+ISA_VARIABLE = "W2V_ENGINE_ISA"
+
+
+def _targets() -> tuple[str, ...]:
+    """The clones to build: every one, or those W2V_ENGINE_ISA allows."""
+    chosen = os.environ.get(ISA_VARIABLE, "avx512")
+    if chosen not in ISAS:
+        raise W2VError(f"environment variable {ISA_VARIABLE}: {chosen!r} is not one of {', '.join(ISAS)}")
+    return ISAS[chosen]
+
+
+def isa() -> str:
+    """The instruction set the engine's arithmetic runs with on this CPU: avx512, avx2 or baseline (as
+    W2V_ENGINE_ISA allows and /proc/cpuinfo's flags offer; GCC's dispatch picks the same)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        flags = []
+    first = next(t for t in _targets() if t == "default" or t in flags)
+    return {"avx512f": "avx512", "avx2": "avx2", "default": "baseline"}[first]
+
+
 def _command(output: Path) -> list[str]:
     # -fno-trapping-math: nothing here reads floating-point exception flags, and without it GCC does not
     # vectorise a loop whose divisions sit behind a branch it made itself (the engine's gradients: it
-    # splits off the logits beyond exp's range). It changes no result.
+    # splits off the logits beyond exp's range). It changes no result. -ffp-contract=off: AVX-512 has fused
+    # multiply-adds, which GCC used in that clone alone, so an AVX-512 CPU trained other bits than an AVX2
+    # one (a run resumed on the other kind diverged); without them every clone gives the same bits, at a
+    # cost within noise on a Zen 4 (deterministic mode 4.25-4.50M examples/s against 4.48-4.50M with them,
+    # benchmarks/engine_modes.py runs alternated).
+    targets = _targets()
+    narrowed = [] if targets == ISAS["avx512"] else ["-DW2V_TARGETS=" + ",".join(f'"{t}"' for t in targets)]
+    if targets == ISAS["baseline"]:
+        narrowed.append("-Wno-attributes")  # GCC's warning that a single clone is no clone: meant
     return [os.environ.get("CXX", "g++"), "-shared", "-fPIC", "-O3", "-fopenmp-simd", "-fno-trapping-math",
-            "-o", str(output),
+            "-ffp-contract=off", *narrowed, "-o", str(output),
             *map(str, SOURCES), *tf.sysconfig.get_compile_flags(), *tf.sysconfig.get_link_flags()]
 
 

@@ -72,6 +72,13 @@ typedef float Lanes8 __attribute__((vector_size(32)));
 // and the baseline: a helper left as a call is compiled for the baseline alone, where these vectors live
 // in memory (a longer WeightedSum, past GCC's inlining limit, made the engine 1.6x slower).
 #define W2V_INLINE __attribute__((always_inline)) inline
+// The instruction sets those functions are compiled for; the CPU's best is chosen when the library loads.
+// W2V_TARGETS narrows the list (w2v/fused.py's W2V_ENGINE_ISA), to measure one set against another on one
+// machine. Built without contracting multiply-adds (w2v/fused.py), every set gives the same bits.
+#ifndef W2V_TARGETS
+#define W2V_TARGETS "avx512f", "avx2", "default"
+#endif
+#define W2V_CLONES __attribute__((target_clones(W2V_TARGETS)))
 typedef float Lanes4 __attribute__((vector_size(16)));
 typedef float Unaligned8 __attribute__((vector_size(32), aligned(4), may_alias));
 
@@ -216,7 +223,7 @@ void Prefetch(const Step& s, const Window& w, const int32_t* ids, int32_t n_out)
 
 // The mean of the input rows of hidden vector h, written to `mean` (`rows` is scratch memory); false when
 // it has none.
-__attribute__((target_clones("avx512f", "avx2", "default")))
+W2V_CLONES
 bool Mean(const Step& s, const Window& w, int32_t h, std::vector<const float*>& rows, float* mean) {
   rows.clear();
   ForInputs(s, w, h, [&](int32_t id) { rows.push_back(s.emb + static_cast<int64_t>(id) * s.dim); });
@@ -249,14 +256,14 @@ int32_t Hidden(const Step& s, const Window& w, const float** x, std::vector<cons
   return Mean(s, w, 0, rows, mean) ? 1 : 0;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
+W2V_CLONES
 void Add(float* row, const float* delta, int64_t dim) {
 #pragma omp simd
   for (int64_t d = 0; d < dim; ++d) row[d] += delta[d];
 }
 
 // The logits [hidden][outputs] of a window: dot products, plus nce's bias and correction.
-__attribute__((target_clones("avx512f", "avx2", "default")))
+W2V_CLONES
 void Logits(const Step& s, const float* const* x, const int32_t* ids, int32_t hidden, int32_t n_out, float* logits) {
   const float* u[4];
   for (int32_t h = 0; h < hidden; ++h) {
@@ -326,7 +333,7 @@ inline float Log1pUnit(float e) {
 // place; writes each example's loss to `loss`. One branch-free loop over the whole block, so that it
 // vectorises: a row of a window has 6 outputs with 5 negatives, fewer than a vector's lanes, and a loop
 // over a row ran scalar. `work`: 3 * hidden * outputs floats of scratch memory.
-__attribute__((target_clones("avx512f", "avx2", "default")))
+W2V_CLONES
 void Gradients(const Step& s, float* logits, const int32_t* counts, const float* labels, int32_t hidden,
                int32_t n_out, float* loss, float* work) {
   const int32_t n = hidden * n_out;
@@ -360,7 +367,7 @@ void Gradients(const Step& s, float* logits, const int32_t* counts, const float*
 
 // A window's input updates from its gradients, against the output rows as they are:
 // dx[h] = sum_o g[h, o] u_o, one row a hidden vector.
-__attribute__((target_clones("avx512f", "avx2", "default")))
+W2V_CLONES
 void InputDeltas(const Step& s, const int32_t* ids, const float* grads, int32_t hidden, int32_t n_out, float* delta) {
   for (int32_t h = 0; h < hidden; ++h) {
     WeightedSum<false>(
@@ -371,7 +378,7 @@ void InputDeltas(const Step& s, const int32_t* ids, const float* grads, int32_t 
 
 // Adds output o's update to its row u: sum_h g[h, o] x_h, from the window's hidden vectors x[h] as scoring
 // saw them; returns its bias's update, sum_h g[h, o].
-__attribute__((target_clones("avx512f", "avx2", "default")))
+W2V_CLONES
 float AddOutputDelta(const Step& s, const float* const* x, const float* grads, int32_t hidden, int32_t n_out,
                      int32_t o, float* u) {
   WeightedSum<true>(
