@@ -46,6 +46,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+import machine  # noqa: E402  (the CPU line)
 import multi_worker  # noqa: E402  (the loopback cluster launcher)
 import speed_vs_peers as peers  # noqa: E402  (the whole-process timing, the peers' builds, the evaluator)
 
@@ -257,24 +258,13 @@ def two_workers(args: argparse.Namespace, tmp: Path, corpus: Path) -> dict:
             "sync_every": cfg.distribute.sync_every_n_steps}
 
 
-def cpu() -> str:
-    """The CPU as the README names it: model, family/model, AVX-512 or not, OPENBLAS_* variables in force."""
-    info = open("/proc/cpuinfo").read()
-    field = lambda name: next((line.split(":", 1)[1].strip() for line in info.splitlines()  # noqa: E731
-                               if line.startswith(name)), "?")
-    flags = field("flags").split()
-    blas = ", ".join(f"{k}={v}" for k, v in os.environ.items() if k.startswith("OPENBLAS_")) or "no OPENBLAS_*"
-    return (f"{field('model name')} (family {field('cpu family')}, model {field('model')}), "
-            f"{'AVX-512' if 'avx512f' in flags else 'AVX2, no AVX-512'}, {os.cpu_count()} cores; {blas}")
-
-
 def report(args: argparse.Namespace, corpus: Path, results: dict) -> None:
     done = {k: v if isinstance(v, dict | list) else None for k, v in results.items()}
     w2v, rows, peers_done, kill, multi = (done[k] for k in ("w2v", "commands", "sides", "kill", "multi"))
     for name, value in results.items():
         if isinstance(value, str):
             print(f"{name}: {value}")
-    print(f"\n{time.strftime('%Y-%m-%d')}, {cpu()}")
+    print(f"\n{time.strftime('%Y-%m-%d')}, {machine.cpu()}")
     print(f"corpus {corpus} ({args.corpus}), {args.epochs} epoch(s), skip-gram negative 5, dimension {args.dim}, "
           f"window 5, sample 1e-3, min_count 5, {args.workers} threads a side")
     if w2v:

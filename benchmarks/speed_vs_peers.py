@@ -18,9 +18,19 @@ Spearman. The sides, all with the same threads (--workers, default the cores):
                with the OpenBLAS kernels that trained it fastest on the corpus's first 2M words (OpenBLAS picks
                an older family's kernels on a CPU newer than it knows). It reads plain text only: a
                compressed corpus is decompressed for it first, outside its time.
+  word2vec     Mikolov's word2vec.c, built from its source (github.com/tmikolov/word2vec) as its makefile
+               builds it (gcc -O3 -march=native -funroll-loops), vectors written with -binary 1; plain text
+               only, as pWord2Vec.
+  fasttext     fastText's skip-gram or CBOW without subwords (minn=0, maxn=0: word2vec's model) through its
+               Python module, as `fasttext skipgram` runs it; vectors written as a .vec file.
 
     python benchmarks/speed_vs_peers.py [--epochs 5] [--cbow] [--config configs/base.yaml] [--corpus PATH]
-        [--sides w2v,w2v-hogwild,gensim,pword2vec] [--pword2vec BINARY | --pword2vec-src GIT_DIR]
+        [--sides w2v,w2v-hogwild,gensim,pword2vec,word2vec,fasttext] [--pword2vec BINARY | --pword2vec-src GIT_DIR]
+        [--word2vec-src GIT_DIR]
+
+The first line names the CPU (benchmarks/machine.py): its model, whether it has AVX-512, the instruction set
+w2v's engine runs with there (W2V_ENGINE_ISA=avx2 measures the AVX2 one on an AVX-512 CPU), and the OPENBLAS_*
+variables in force. A ratio holds on the CPU it was measured on.
 
 pWord2Vec is built once into ~/.cache/w2v/bench from --pword2vec-src (a clone of
 github.com/IntelLabs/pWord2Vec; cloned there when absent), which needs g++ and OpenBLAS's headers
@@ -47,8 +57,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 BENCH_CACHE = Path.home() / ".cache" / "w2v" / "bench"
 PWORD2VEC_GIT = "https://github.com/IntelLabs/pWord2Vec"
+WORD2VEC_GIT = "https://github.com/tmikolov/word2vec"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import machine  # noqa: E402  (the CPU line)
 
 
 def default_corpus() -> str:
@@ -323,17 +336,102 @@ def run_pword2vec(args: argparse.Namespace, tmp: Path) -> dict:
     return {"wall_s": wall, "peak_mb": peak, "note": note, **score(kv.index_to_key, kv.vectors)}
 
 
+def source_file(source: str | None, url: str, clone: Path, name: str) -> str:
+    """The text of ``name`` in a git repository: ``source`` (a clone), else ``clone``, cloned from ``url``
+    first when absent; a RuntimeError saying why when it cannot be."""
+    repository = Path(source) if source else clone
+    if not repository.exists():
+        cloned = subprocess.run(["git", "clone", "--quiet", "--bare", url, str(repository)], capture_output=True,
+                                text=True)
+        if cloned.returncode != 0:
+            raise RuntimeError(f"cannot clone {url} ({cloned.stderr.strip()[-200:]})")
+    return subprocess.run(["git", "-C", str(repository), "show", f"HEAD:{name}"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def word2vec_binary(args: argparse.Namespace) -> Path:
+    """word2vec.c built as its makefile builds it; a RuntimeError saying why when it cannot be."""
+    built = BENCH_CACHE / "word2vec"
+    if built.exists():
+        return built
+    text = source_file(args.word2vec_src, WORD2VEC_GIT, BENCH_CACHE / "word2vec.git", "word2vec.c")
+    BENCH_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=BENCH_CACHE) as tmp:
+        (Path(tmp) / "word2vec.c").write_text(text)
+        done = subprocess.run([os.environ.get("CC", "gcc"), str(Path(tmp) / "word2vec.c"), "-o",
+                               str(Path(tmp) / "word2vec"), "-lm", "-pthread", "-O3", "-march=native", "-Wall",
+                               "-funroll-loops", "-Wno-unused-result"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"building word2vec.c failed ({(done.stderr.strip().splitlines() or ['?'])[-1]})")
+        os.replace(Path(tmp) / "word2vec", built)
+    return built
+
+
+def run_word2vec(args: argparse.Namespace, tmp: Path) -> dict:
+    from gensim.models import KeyedVectors
+
+    cfg = w2v_config(args, "/nonexistent")
+    data, model = cfg.data, cfg.model
+    if model.subwords or model.loss not in ("neg", "hs"):
+        raise RuntimeError("word2vec.c trains words alone, with negatives or hs")
+    cbow, hs = model.architecture == "cbow", model.loss == "hs"
+    command = [str(word2vec_binary(args)), "-train", str(corpus_file(args, tmp, ())), "-output",
+               str(tmp / "word2vec.bin"), "-cbow", str(int(cbow)), "-size", str(model.embedding_dim), "-window",
+               str(data.window), "-negative", "0" if hs else str(args.negative), "-hs", str(int(hs)), "-sample",
+               str(data.subsample), "-min-count", str(data.min_count), "-iter", str(args.epochs), "-threads",
+               str(args.workers), "-binary", "1", "-alpha", "0.05" if cbow else "0.025"]
+    wall, peak = timed(command, tmp / "word2vec.log")
+    kv = KeyedVectors.load_word2vec_format(str(tmp / "word2vec.bin"), binary=True)
+    return {"wall_s": wall, "peak_mb": peak, **score(kv.index_to_key, kv.vectors)}
+
+
+def fasttext_side(params: str) -> None:
+    """The fastText side's process: train from the corpus file, write the vectors as a .vec file."""
+    import fasttext
+
+    p = json.loads(params)
+    out = p.pop("output")
+    model = fasttext.train_unsupervised(**p)
+    words = model.get_words()
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(f"{len(words)} {model.get_dimension()}\n")
+        for word in words:
+            f.write(word + " " + " ".join(f"{x:.6g}" for x in model.get_word_vector(word)) + "\n")
+
+
+def run_fasttext(args: argparse.Namespace, tmp: Path) -> dict:
+    from gensim.models import KeyedVectors
+
+    cfg = w2v_config(args, "/nonexistent")
+    data, model = cfg.data, cfg.model
+    if model.loss not in ("neg", "hs"):
+        raise RuntimeError("fastText trains with negatives (ns) or hs")
+    cbow, hs = model.architecture == "cbow", model.loss == "hs"
+    params = dict(input=str(corpus_file(args, tmp, ())), output=str(tmp / "fasttext.vec"),
+                  model="cbow" if cbow else "skipgram", dim=model.embedding_dim, ws=data.window,
+                  minCount=data.min_count, t=data.subsample, loss="hs" if hs else "ns", neg=args.negative,
+                  epoch=args.epochs, thread=args.workers, lr=0.05 if cbow else 0.025, verbose=0,
+                  **({"minn": model.min_n, "maxn": model.max_n, "bucket": model.buckets} if model.subwords
+                     else {"minn": 0, "maxn": 0}))
+    wall, peak = timed([sys.executable, __file__, "--fasttext-side", json.dumps(params)], tmp / "fasttext.log")
+    kv = KeyedVectors.load_word2vec_format(str(tmp / "fasttext.vec"))
+    return {"wall_s": wall, "peak_mb": peak, **score(kv.index_to_key, kv.vectors)}
+
+
 RUNNERS = {
     "w2v": lambda args, tmp: run_w2v(args, tmp, False),
     "w2v-hogwild": lambda args, tmp: run_w2v(args, tmp, True),
     "gensim": run_gensim,
     "pword2vec": run_pword2vec,
+    "word2vec": run_word2vec,
+    "fasttext": run_fasttext,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gensim-side", help=argparse.SUPPRESS)
+    parser.add_argument("--fasttext-side", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--config", help="w2v trains this config as shipped (pointed at --corpus, for --epochs)")
     parser.add_argument("--corpus", default=default_corpus())
@@ -354,10 +452,11 @@ def main() -> None:
     parser.add_argument("--kernel", default="auto", help="w2v train.kernel")
     parser.add_argument("--lr", type=float, default=None, help="w2v learning rate (default: its objective's)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--sides", default="w2v,w2v-hogwild,gensim,pword2vec",
+    parser.add_argument("--sides", default="w2v,w2v-hogwild,gensim,pword2vec,word2vec,fasttext",
                         help="comma-separated, in the order run: " + ", ".join(RUNNERS))
     parser.add_argument("--pword2vec", help="a built pWord2Vec binary (default: build one)")
     parser.add_argument("--pword2vec-src", help="a git repository of pWord2Vec to build from (default: clone it)")
+    parser.add_argument("--word2vec-src", help="a git repository of word2vec.c to build from (default: clone it)")
     parser.add_argument("--suite", action="store_true", help="score every side on the evaluation suite too (`w2v "
                         "eval --suite standard`'s sets, fetched into ~/.cache/w2v/eval-suite on first use)")
     args = parser.parse_args()
@@ -368,6 +467,9 @@ def main() -> None:
         return
     if args.gensim_side:
         gensim_side(args.gensim_side)
+        return
+    if args.fasttext_side:
+        fasttext_side(args.fasttext_side)
         return
     args.workers = args.workers or len(os.sched_getaffinity(0))
     if {"w2v", "w2v-hogwild"} & set(args.sides.split(",")):
@@ -392,21 +494,22 @@ def report(args: argparse.Namespace, rows: dict[str, dict | str]) -> None:
     objective = "hs=1, negative=0" if cfg.model.loss == "hs" else f"negative {args.negative}"
     if args.subwords:
         objective = f"FastText, n-grams {cfg.model.min_n}-{cfg.model.max_n}, {cfg.model.buckets:,} buckets, {objective}"
+    print(f"{time.strftime('%Y-%m-%d')}, {machine.cpu()}")
     print(f"corpus {cfg.data.corpus}, {counted(args.epochs, 'epoch')}, {cfg.model.architecture}, "
           f"dim {cfg.model.embedding_dim}, "
           f"window {cfg.data.window}, sample {cfg.data.subsample}, min_count {cfg.data.min_count}; w2v "
           f"{args.config or 'loss ' + cfg.model.loss}; peers {objective}; {args.workers} threads each")
-    print(f"{'':12} {'analogy':>8} {'ws353':>7} {'simlex':>7} {'wall s':>8} {'peak MB':>8} {'vs gensim':>10} "
-          f"{'vs pWord2Vec':>13}")
+    peers = ("gensim", "pword2vec", "word2vec", "fasttext")
+    print(f"{'':12} {'analogy':>8} {'ws353':>7} {'simlex':>7} {'wall s':>8} {'peak MB':>8} "
+          + " ".join(f"{'vs ' + peer:>12}" for peer in peers))
     done = {side: r for side, r in rows.items() if isinstance(r, dict)}
     for side, r in rows.items():
         if not isinstance(r, dict):
             print(f"{side:12} skipped: {r}")
             continue
-        ratios = [f"{done[peer]['wall_s'] / r['wall_s']:.2f}" if peer in done else "-"
-                  for peer in ("gensim", "pword2vec")]
+        ratios = [f"{done[peer]['wall_s'] / r['wall_s']:.2f}" if peer in done else "-" for peer in peers]
         print(f"{side:12} {100 * r['analogy']:7.2f}% {r['ws353']:7.3f} {r['simlex']:7.3f} {r['wall_s']:8.1f} "
-              f"{r['peak_mb']:8.0f} {ratios[0]:>10} {ratios[1]:>13}")
+              f"{r['peak_mb']:8.0f} " + " ".join(f"{ratio:>12}" for ratio in ratios))
     if args.subwords and done:
         first = next(iter(done.values()))
         print(f"with words outside the vocabulary scored too (their vectors from their n-grams): the "
