@@ -19,7 +19,7 @@ train: install
 # Two workers (most tests wait on process start-up and I/O more than they compute), then the tests that
 # assert wall-clock bounds on their own, where no other test competes for the cores.
 test: install
-	$(BIN)/python -m pytest -q -n 2 -m "not timing"
+	$(BIN)/python -m pytest -q -n 2 -m "not timing and not mutation"
 	$(BIN)/python -m pytest -q -m timing
 
 bench: install
@@ -36,6 +36,7 @@ lint: install
 # Mutation testing ([tool.mutmut] in pyproject.toml says which modules and tests); prints the survivors.
 mutate: install
 	$(BIN)/python -m pip install -q "mutmut>=3.8"
+	$(BIN)/python -m pytest -q -m mutation
 	$(BIN)/mutmut run; $(BIN)/mutmut results
 
 # Regenerate the README's config reference from the schema (a test checks they agree).

@@ -1,4 +1,5 @@
 import json
+import math
 import re
 import shutil
 
@@ -257,3 +258,53 @@ def test_unit_rows_normalised_as_read_give_the_same_report(tiny_run):
     as_read = evaluator(Vectors(embedding.vocab.words, embedding.vectors, unit=lazy), 1)
     assert as_read.to_json() == whole.to_json() and whole.analogies[0].total > 0
     np.testing.assert_array_equal(lazy[3], Vectors(embedding.vocab.words, embedding.vectors).unit[3])
+
+
+def test_the_printed_report_is_what_users_read():
+    """Every figure of `w2v eval`'s table in its place, a subword run's figures over every question and pair
+    included, and the summary line of a suite."""
+    report = evaluate.Report(
+        step=40,
+        analogies=[evaluate.AnalogyResult("/sets/questions-words.txt", "add", 30000, 3, 4, 2,
+                                          {"capital-common": (1, 1), "gram1-adjective": (2, 3)}, 5, 8)],
+        similarity=[evaluate.SimilarityResult("/sets/ws353.tsv", 0.61234, 0.5, 10, 3, 0.55561)],
+        summary=True)
+    assert report.table().splitlines() == [
+        "step 40",
+        "  analogies questions-words.txt (3CosAdd, top 30000): 75.00% of 4 (semantic 100.00%, syntactic 66.67%), "
+        "2 skipped (out of vocabulary)",
+        "    with unseen question words' vectors from their n-grams: 62.50% of 8 (those whose answer is among the "
+        "top 30000)",
+        "    capital-common                   100.00%  1/1",
+        "    gram1-adjective                   66.67%  2/3",
+        "  similarity ws353.tsv: Spearman 0.6123, Pearson 0.5000 over 10 pairs, 3 skipped (out of vocabulary)",
+        "    with the unseen words' vectors from their n-grams: Spearman 0.5556 over all 13 pairs",
+        "  summary: mean analogy accuracy 75.00% over 1 sets, mean Spearman 0.6123 over 1 sets",
+    ]
+
+
+def test_the_recorded_metrics_are_the_printed_ones():
+    """What TensorBoard, `w2v runs` and eval/step-N.json get: every figure under its name, a section's own
+    where the set asks for it; a report with no score has NaN means, not an error."""
+    analogy = evaluate.AnalogyResult("/sets/bats.txt", "add", 100, 3, 4, 0,
+                                     {"encyclopedic": (1, 1), "gram-inflectional": (2, 3)}, 5, 8, per_section=True)
+    report = evaluate.Report(7, [analogy], [evaluate.SimilarityResult("/sets/men.txt", 0.5, 0.25, 10, 3, 0.75)],
+                             summary=True)
+    assert report.scalars() == {
+        "eval/bats/accuracy": 0.75, "eval/bats/semantic": 1.0, "eval/bats/syntactic": 2 / 3,
+        "eval/bats/accuracy_all": 5 / 8, "eval/bats/encyclopedic": 1.0, "eval/bats/gram-inflectional": 2 / 3,
+        "eval/men/spearman": 0.5, "eval/men/spearman_all": 0.75,
+        "eval/summary/accuracy": 0.75, "eval/summary/spearman": 0.5}
+    recorded = report.to_json()
+    assert recorded["step"] == 7 and recorded["metrics"] == report.scalars()
+    assert {k: recorded["analogies"][0][k] for k in ("accuracy", "semantic", "syntactic", "accuracy_all",
+                                                      "correct", "sections")} == {
+        "accuracy": 0.75, "semantic": 1.0, "syntactic": 2 / 3, "accuracy_all": 5 / 8, "correct": 3,
+        "sections": {"encyclopedic": (1, 1), "gram-inflectional": (2, 3)}}
+    assert recorded["similarity"] == [{"file": "/sets/men.txt", "spearman": 0.5, "pearson": 0.25, "pairs": 10,
+                                       "skipped": 3, "spearman_all": 0.75}]
+    empty = evaluate.Report(0, [evaluate.AnalogyResult("a.txt", "add", 10, 0, 0, 4)],
+                            [evaluate.SimilarityResult("s.txt", math.nan, math.nan, 1, 5)], summary=True)
+    assert all(math.isnan(m) for m in empty.means())
+    assert empty.table().splitlines()[-1] == ("  summary: mean analogy accuracy – over 1 sets, mean Spearman – over "
+                                              "1 sets")

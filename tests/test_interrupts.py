@@ -1,5 +1,6 @@
 """Stopping a run by signal, on the shipped default config: the first Ctrl-C is answered at once and
-ends the run with a checkpoint within seconds; a second one aborts at once."""
+ends the run with a checkpoint within seconds; a second one aborts at once. Then the handlers themselves, in
+this process: what a notebook or a Python caller gets back."""
 
 import signal
 import subprocess
@@ -12,8 +13,7 @@ import pytest
 import tensorflow as tf
 
 from w2v import meta, runs, state
-
-pytestmark = pytest.mark.timing
+from w2v.interrupts import StopSignals, caller_handlers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +55,7 @@ class Watched:
         return None
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_stop_signal_is_answered_at_once_and_stops_with_a_checkpoint(tmp_path, how):
     run = Watched(tmp_path, checkpoints=100000)
@@ -76,6 +77,7 @@ def test_a_stop_signal_is_answered_at_once_and_stops_with_a_checkpoint(tmp_path,
     assert tf.train.latest_checkpoint(str(runs.checkpoint_dir(run.run_dir))).endswith(f"ckpt-{record['step']}")
 
 
+@pytest.mark.timing
 def test_a_second_ctrl_c_aborts_at_once_and_the_last_checkpoint_stays(tmp_path):
     run = Watched(tmp_path, checkpoints=5)
     try:
@@ -96,6 +98,7 @@ def test_a_second_ctrl_c_aborts_at_once_and_the_last_checkpoint_stays(tmp_path):
     assert state.read(runs.checkpoint_path(run.run_dir)).step >= 10
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("delay", [0.3, 0.8])
 def test_a_second_ctrl_c_aborts_at_once_wherever_the_stop_has_got_to(tmp_path, delay):
     """The second Ctrl-C may come while the checkpoint is saved, the projector written, the record closed or
@@ -137,6 +140,7 @@ print("still running", flush=True)
 """
 
 
+@pytest.mark.timing
 def test_a_second_ctrl_c_after_the_training_loop_still_aborts_at_once():
     """Deterministically in the window that a whole run hits only sometimes: after the loop has stopped,
     while the process finishes. Python's own handler would raise KeyboardInterrupt wherever the main thread
@@ -147,3 +151,77 @@ def test_a_second_ctrl_c_after_the_training_loop_still_aborts_at_once():
     assert time.monotonic() - started < 4
     assert proc.stdout.split() == ["training", "loop", "left", "on_abort"]
     assert "aborted; the last checkpoint stays" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def received(signals: StopSignals, within: float = 5) -> int | None:
+    """The stop signal the watcher thread has taken, waiting for it up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while signals.received is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return signals.received
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_is_said_at_once_and_a_caller_gets_its_handlers_and_the_signal_back(capfd, how):
+    got = []
+
+    def handler(signum: int, frame: object) -> None:
+        got.append(signum)
+
+    previous = signal.signal(how, handler)
+    try:
+        with caller_handlers():
+            with StopSignals() as signals:
+                assert signal.getsignal(how) == StopSignals._handle
+                signal.raise_signal(how)
+                assert received(signals) == how
+                assert got == []  # the caller's handler waits for the checkpoint
+            assert got == []  # the stopping run's handlers stay until the caller's block ends
+        assert got == [how]  # then the caller's own handler acts on the stop
+        assert signal.getsignal(how) is handler
+        assert signal.set_wakeup_fd(-1) == -1  # and no wakeup pipe left behind
+    finally:
+        signal.signal(how, previous)
+    name = signal.Signals(how).name
+    assert f"{name}: stopping after the current steps and saving a checkpoint" in capfd.readouterr().err
+
+
+def test_ctrl_c_raises_keyboard_interrupt_for_a_caller_after_the_run_stops():
+    with pytest.raises(KeyboardInterrupt):
+        with caller_handlers():
+            with StopSignals() as signals:
+                signal.raise_signal(signal.SIGINT)
+                assert received(signals) == signal.SIGINT
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_without_a_stop_the_handlers_and_wakeup_fd_are_put_back_and_nothing_is_raised():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with caller_handlers():
+        with StopSignals() as signals:
+            assert all(signal.getsignal(s) is not h for s, h in before.items())
+    assert signals.received is None
+    assert {s: signal.getsignal(s) for s in before} == before
+    assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_other_signals_are_no_stop_and_other_threads_install_nothing():
+    seen = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(signum))
+    try:
+        with StopSignals() as signals:
+            signal.raise_signal(signal.SIGUSR1)  # its number reaches the wakeup pipe too
+            assert received(signals, within=0.5) is None
+        assert seen == [signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    handlers = {}
+
+    def in_a_thread() -> None:
+        with StopSignals():
+            handlers["during"] = signal.getsignal(signal.SIGINT)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert handlers["during"] is signal.default_int_handler

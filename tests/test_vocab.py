@@ -18,6 +18,7 @@ def test_counts_sorted_by_frequency_with_min_count_and_max_vocab(tmp_path):
     assert stream.tolist() == [0, 1, 0, 2, 0, 1, -1, 3, 0, 1, -1]
     assert enc.remap.tolist() == [0, 1, -1, -1]
     assert vocab.select(enc.shards, 1, 1).vocab.words == ["a"]
+    assert vocab.build(lines, tok, 1, 3, tmp_path / "top").vocab.words == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize("text, line", [("a\t3\nb2\n", 2), ("a\t3\tx\nb\t1\n", 1), ("a\t3\nb\tx\n", 2),
@@ -46,11 +47,11 @@ def test_vocab_tsv_round_trip(tmp_path):
 
 
 def test_empty_corpus_and_empty_vocabulary(tmp_path):
-    with pytest.raises(W2VError, match="empty corpus"):
+    with pytest.raises(W2VError, match=r"^corpus corpus: no words found \(empty corpus\)$"):
         vocab.build(["", "   "], tok, 1, None, directory=tmp_path / "a")
     assert not (tmp_path / "a").exists()
-    with pytest.raises(W2VError, match="vocabulary is empty after min_count=5"):
-        vocab.build(["a b c"], tok, 5, None, directory=tmp_path / "b")
+    with pytest.raises(W2VError, match="^corpus books.txt: vocabulary is empty after min_count=5"):
+        vocab.build(["a b c"], tok, 5, None, directory=tmp_path / "b", source="books.txt")
 
 
 def test_subsampling_follows_mikolov():

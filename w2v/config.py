@@ -111,6 +111,10 @@ def _check_together(config: Config, source: str) -> None:
     if model.subwords and config.init.from_run:
         raise W2VError(f"{source}: config key init.from_run: warm starts of subword models (model.subwords) are not "
                        f"supported yet")
+    if (config.init.from_run and config.init.freeze_old and config.distribute.strategy == "parameter_server"
+            and config.distribute.num_shards > 1):
+        raise W2VError(f"{source}: config key init.freeze_old: not available with tables sharded over ps tasks "
+                       f"(distribute.num_shards > 1)")
     for key, metric in watched_metrics(config).items():
         if config.eval.every_n_steps == 0:
             raise W2VError(f"{source}: config key {key}: {metric!r} needs periodic evaluation; set "

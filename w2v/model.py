@@ -19,7 +19,6 @@ import tensorflow as tf
 from tensorflow.python.ops.resource_variable_ops import UninitializedVariable
 
 from w2v import huffman, losses, subwords
-from w2v.errors import W2VError
 from w2v.schema import ModelConfig
 
 Sharded = tf.__internal__.distribute.ShardedVariable
@@ -157,9 +156,6 @@ class Word2Vec(tf.Module):
         them (a warm start's old words)."""
         if self.frozen == (0, 0):
             return grads
-        if len(self.trainable) != len(self.tables):
-            raise W2VError("config key init.freeze_old: not available with tables sharded over ps tasks "
-                           "(distribute.num_shards > 1)")
         below = [self.frozen[0]] + [self.frozen[1]] * (len(self.tables) - 1)
         out = []
         for g, n in zip(grads, below, strict=True):
