@@ -60,6 +60,42 @@ def test_negatives_are_a_function_of_seed_and_step():
     assert first.min() >= 0 and first.max() < V
 
 
+def test_the_noise_stream_stays_the_one_earlier_runs_drew():
+    """A run resumed by a later w2v draws the negatives the run drew before it stopped (the tf kernel; the fused
+    engine's stream is pinned by tests/test_fused.py's reference): the draws of seed 3 at two steps, as w2v has
+    drawn them since its first release of this stream."""
+    m = model()
+    assert m.draw_noise([12], 7).numpy().tolist() == [17, 8, 6, 7, 34, 21, 19, 5, 14, 12, 5, 9]
+    assert m.draw_noise([12], 123456).numpy().tolist() == [25, 10, 9, 22, 0, 9, 0, 38, 12, 36, 3, 20]
+
+
+@pytest.mark.parametrize("sparse", [True, False], ids=["sliced", "dense"])
+def test_frozen_rows_get_no_gradient_in_any_table(sparse):
+    """A warm start's old words (init.freeze_old): the embedding's rows below its count, the output rows and
+    biases below theirs, get nothing; every other row its whole gradient."""
+    m = model(loss="nce")
+    m.frozen = (3, 2)
+    rows = tf.constant([0, 2, 3, 4, 1, 5])
+    grads = []
+    for table in m.tables:
+        values = tf.ones([6, *table.shape[1:]])
+        grads.append(tf.IndexedSlices(values, rows, tf.shape(table, out_type=tf.int64)) if sparse
+                     else tf.math.unsorted_segment_sum(values, rows, table.shape[0]))
+    kept = m.without_frozen(grads)
+    assert len(kept) == 3
+    for g, below, table in zip(kept, (3, 2, 2), m.tables, strict=True):
+        dense = tf.math.unsorted_segment_sum(g.values, g.indices, table.shape[0]) if sparse else g
+        assert dense.shape == table.shape
+        per_row = tf.reshape(dense, [table.shape[0], -1])[:, 0].numpy()
+        want = np.zeros(table.shape[0])
+        want[[r for r in (0, 2, 3, 4, 1, 5) if r >= below]] = 1
+        np.testing.assert_array_equal(per_row, want)
+        if sparse:
+            assert g.dense_shape.numpy().tolist() == list(table.shape)
+    m.frozen = (0, 0)
+    assert m.without_frozen(grads) is grads
+
+
 def test_a_replica_gets_its_rows_of_the_whole_batch_negatives():
     """Two halves of a batch, each with its offset, see the negatives the whole batch sees."""
     m = model(loss="neg")

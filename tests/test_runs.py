@@ -74,3 +74,58 @@ def test_a_run_directory_is_never_written_twice(tmp_path, planted):
     with pytest.raises(W2VError, match="already holds a run"):
         runs.create(tmp_path / "exp", other, Vocab(["b"], [1]))
     assert (tmp_path / "exp" / runs.CONFIG).read_bytes() == config_before
+
+
+def test_a_checkpoint_is_found_by_step_name_path_or_best_and_the_error_lists_those_kept(tmp_path):
+    run_dir = tmp_path / "run"
+    kept = runs.checkpoint_dir(run_dir)
+    runs.best_checkpoint_dir(run_dir).mkdir(parents=True)
+    (run_dir / runs.CONFIG).write_text("{}\n")
+    for step in (20, 100, 9):
+        (kept / f"ckpt-{step}.index").write_text("")
+    (runs.best_checkpoint_dir(run_dir) / "ckpt-40.index").write_text("")
+    (kept / "checkpoint").write_text('model_checkpoint_path: "ckpt-100"\n')
+    (runs.best_checkpoint_dir(run_dir) / "checkpoint").write_text('model_checkpoint_path: "ckpt-40"\n')
+    assert runs.checkpoint_path(run_dir) == str(kept / "ckpt-100")
+    assert runs.checkpoint_path(run_dir, "best") == str(runs.best_checkpoint_dir(run_dir) / "ckpt-40")
+    assert runs.checkpoint_path(run_dir, "20") == runs.checkpoint_path(run_dir, "ckpt-20") == str(kept / "ckpt-20")
+    assert runs.checkpoint_path(run_dir, "40") == str(runs.best_checkpoint_dir(run_dir) / "ckpt-40")
+    assert runs.checkpoint_path(run_dir, str(kept / "ckpt-9")) == str(kept / "ckpt-9")
+    with pytest.raises(W2VError) as error:
+        runs.checkpoint_path(run_dir, "ckpt-21")
+    assert str(error.value) == (f"run directory {run_dir}: no checkpoint ckpt-21 (give best, a step, a name or a "
+                                f"path prefix; it keeps ckpt-9, ckpt-20, ckpt-100)")
+
+
+def test_resume_starts_from_the_newest_checkpoints_step_or_0(tmp_path):
+    run_dir = tmp_path / "run"
+    assert runs.resume_step(run_dir) == 0
+    runs.checkpoint_dir(run_dir).mkdir(parents=True)
+    (runs.checkpoint_dir(run_dir) / "ckpt-300.index").write_text("")
+    (runs.checkpoint_dir(run_dir) / "checkpoint").write_text('model_checkpoint_path: "ckpt-300"\n')
+    assert runs.resume_step(run_dir) == 300
+    assert runs.checkpoint_step("/x/ckpt-12") == 12 and runs.checkpoint_step("/x/best", 7) == 7
+    assert runs.checkpoint_step("/x/ckpt-12.tmp") is None
+
+
+def test_a_runs_lock_names_its_holder_and_is_taken_over_from_a_dead_one(tmp_path):
+    import fcntl
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert runs.lock_holder(run_dir) is None
+    (run_dir / runs.LOCK).write_text("999999")  # left by a process that died: no flock holds it
+    with runs.RunLock(run_dir) as lock:
+        assert lock.took_over == "999999"
+        assert runs.lock_holder(run_dir) == str(os.getpid())
+        with pytest.raises(W2VError, match=f"^run directory {run_dir}: in use by another w2v process "
+                                           f"\\(pid {os.getpid()}\\)$"):
+            runs.check_free(run_dir)
+        with pytest.raises(W2VError, match="in use by another w2v process"), runs.RunLock(run_dir):
+            pass
+    assert runs.lock_holder(run_dir) is None and (run_dir / runs.LOCK).read_text() == ""
+    with runs.RunLock(run_dir) as lock:
+        assert lock.took_over is None
+    with open(run_dir / runs.LOCK) as held:  # held by a process that has not written its pid yet
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert runs.lock_holder(run_dir) == "unknown"

@@ -50,6 +50,8 @@ def test_empty_corpus_and_empty_vocabulary(tmp_path):
     with pytest.raises(W2VError, match=r"^corpus corpus: no words found \(empty corpus\)$"):
         vocab.build(["", "   "], tok, 1, None, directory=tmp_path / "a")
     assert not (tmp_path / "a").exists()
+    with pytest.raises(W2VError, match=r"^corpus books.txt: no words found \(empty corpus\)$"):
+        vocab.build([""], tok, 1, None, directory=tmp_path / "c", source="books.txt")
     with pytest.raises(W2VError, match="^corpus books.txt: vocabulary is empty after min_count=5"):
         vocab.build(["a b c"], tok, 5, None, directory=tmp_path / "b", source="books.txt")
 
