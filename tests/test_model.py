@@ -178,3 +178,12 @@ def test_the_tables_take_their_memory_once_while_they_are_made():
     done = subprocess.run([sys.executable, "-c", INIT_MEMORY], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) < 2 * 256 * 1.2, done.stdout
+
+
+def test_the_alias_table_draws_the_distribution_exactly_from_weights_of_any_sum():
+    weights = np.array([20.0, 10.0, 1.0, 1.0, 3.0, 0.5])
+    accept, alias = alias_table(weights)
+    n = len(weights)
+    drawn = accept / n  # column i keeps i with probability accept[i], else gives alias[i]
+    np.add.at(drawn, alias, (1 - accept) / n)
+    np.testing.assert_allclose(drawn, weights / weights.sum(), rtol=1e-6)

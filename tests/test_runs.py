@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import small_config
+from w2v import config as config_lib
 from w2v import meta, runs, trainer
 from w2v.cli import cli
 from w2v.errors import W2VError
@@ -129,3 +130,17 @@ def test_a_runs_lock_names_its_holder_and_is_taken_over_from_a_dead_one(tmp_path
     with open(run_dir / runs.LOCK) as held:  # held by a process that has not written its pid yet
         fcntl.flock(held, fcntl.LOCK_EX)
         assert runs.lock_holder(run_dir) == "unknown"
+
+
+def test_a_default_named_run_creates_its_output_directorys_parents(tmp_path):
+    cfg = config_lib.apply_overrides(config_lib.Config(), [f"run.output_dir={tmp_path / 'a' / 'b'}"])
+    with runs.new_run_dir(cfg, "configs/base.yaml") as run_dir:
+        assert run_dir.parent == tmp_path / "a" / "b" and run_dir.is_dir()
+        (run_dir / "kept").write_text("")
+
+
+def test_a_run_lock_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(W2VError, match=f"^run directory {tmp_path / 'file'}: cannot be written \\(Not a "
+                                       f"directory\\)$"), runs.RunLock(tmp_path / "file"):
+        pass

@@ -81,7 +81,6 @@ def _claim(root: Path, name: str) -> Path:
             continue
         except OSError as e:
             raise W2VError(f"run directory {run_dir}: cannot be created ({e.strerror})") from None
-    raise AssertionError("unreachable")
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
