@@ -308,3 +308,28 @@ def test_the_recorded_metrics_are_the_printed_ones():
     assert all(math.isnan(m) for m in empty.means())
     assert empty.table().splitlines()[-1] == ("  summary: mean analogy accuracy – over 1 sets, mean Spearman – over "
                                               "1 sets")
+
+
+def test_3cosmul_answers_as_gensims_most_similar_cosmul_in_batches_of_any_size(tmp_path):
+    """Each question's 3CosMul answer is gensim's most_similar_cosmul's (its own words left out), whether the
+    questions are answered in one batch or a few at a time."""
+    words, vectors, questions = planted_analogies(tmp_path, np.random.default_rng(1))
+    kv = KeyedVectors(vectors.shape[1])
+    kv.add_vectors(words, vectors)
+    asked = evaluate.read_analogies(questions)
+    word = {w.upper(): w for w in words}  # questions are read uppercased, as gensim matches them
+    a, b, c, d = ([word[q.words[i]] for q in asked] for i in range(4))
+    want = [kv.most_similar_cosmul(positive=[b[i], c[i]], negative=[a[i]], topn=1)[0][0] == d[i]
+            for i in range(len(asked))]
+    for batch in (512, 4):
+        got = evaluate.analogies(evaluate.Vectors(words, vectors), asked, method="mul", batch=batch)
+        assert got.sections == {section: (sum(w for w, q in zip(want, asked, strict=True) if q.section == section),
+                                          sum(q.section == section for q in asked)) for section in got.sections}
+    # Not 3CosAdd's answers: on these vectors the two differ in one question.
+    assert evaluate.analogies(evaluate.Vectors(words, vectors), asked).sections != got.sections
+
+
+def test_a_suites_summary_is_the_mean_of_its_sets():
+    sets = [evaluate.AnalogyResult(f"{i}.txt", "add", 10, c, 4, 0) for i, c in enumerate((3, 1))]
+    pairs = [evaluate.SimilarityResult(f"{i}.txt", s, 0.0, 5, 0) for i, s in enumerate((0.5, 0.25, math.nan))]
+    assert evaluate.Report(0, sets, pairs, summary=True).means() == (0.5, 0.375)

@@ -122,7 +122,8 @@ def test_a_runs_lock_names_its_holder_and_is_taken_over_from_a_dead_one(tmp_path
         with pytest.raises(W2VError, match=f"^run directory {run_dir}: in use by another w2v process "
                                            f"\\(pid {os.getpid()}\\)$"):
             runs.check_free(run_dir)
-        with pytest.raises(W2VError, match="in use by another w2v process"), runs.RunLock(run_dir):
+        with pytest.raises(W2VError, match=f"^run directory {run_dir}: in use by another w2v process "
+                                           f"\\(pid {os.getpid()}\\)$"), runs.RunLock(run_dir):
             pass
     assert runs.lock_holder(run_dir) is None and (run_dir / runs.LOCK).read_text() == ""
     with runs.RunLock(run_dir) as lock:
@@ -144,3 +145,9 @@ def test_a_run_lock_that_cannot_be_written_is_one_line(tmp_path):
     with pytest.raises(W2VError, match=f"^run directory {tmp_path / 'file'}: cannot be written \\(Not a "
                                        f"directory\\)$"), runs.RunLock(tmp_path / "file"):
         pass
+
+
+def test_a_run_is_found_under_runs_in_the_working_directory_by_default(tmp_path, monkeypatch):
+    (tmp_path / "runs" / "exp1").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert runs.find("exp1") == Path("runs") / "exp1"
