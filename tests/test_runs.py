@@ -96,6 +96,10 @@ def test_a_checkpoint_is_found_by_step_name_path_or_best_and_the_error_lists_tho
         runs.checkpoint_path(run_dir, "ckpt-21")
     assert str(error.value) == (f"run directory {run_dir}: no checkpoint ckpt-21 (give best, a step, a name or a "
                                 f"path prefix; it keeps ckpt-9, ckpt-20, ckpt-100)")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / runs.CONFIG).write_text("{}\n")
+    with pytest.raises(W2VError, match=r"it keeps none\)$"):
+        runs.checkpoint_path(tmp_path / "new", "5")
 
 
 def test_resume_starts_from_the_newest_checkpoints_step_or_0(tmp_path):

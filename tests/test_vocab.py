@@ -72,3 +72,14 @@ def test_noise_distributions():
     assert p[0] / p[2] == pytest.approx(8 ** 0.75)
     z = v.noise_distribution("log_uniform", 0.75)
     assert z[0] == pytest.approx(np.log(2) / np.log(4))
+
+
+def test_a_warm_starts_vocabulary_keeps_the_old_words_first_with_their_counts_summed(tmp_path):
+    old = vocab.Vocab(["a", "b", "c"], np.array([5, 4, 3]))
+    chosen = vocab.build(["b d d d e", "d b z"], tok, 2, None, tmp_path / "enc")
+    assert chosen.vocab.words == ["d", "b"]
+    extended = vocab.extend(old, chosen)
+    assert extended.vocab.words == ["a", "b", "c", "d"]  # "e" and "z" are below min_count, "b" is old
+    assert extended.vocab.counts.tolist() == [5, 6, 3, 4] and extended.vocab.counts.dtype == np.int64
+    extended.vocab.save(tmp_path / "vocab.tsv")
+    assert (tmp_path / "vocab.tsv").read_text() == "a\t5\nb\t6\nc\t3\nd\t4\n"
