@@ -333,3 +333,25 @@ def test_a_suites_summary_is_the_mean_of_its_sets():
     sets = [evaluate.AnalogyResult(f"{i}.txt", "add", 10, c, 4, 0) for i, c in enumerate((3, 1))]
     pairs = [evaluate.SimilarityResult(f"{i}.txt", s, 0.0, 5, 0) for i, s in enumerate((0.5, 0.25, math.nan))]
     assert evaluate.Report(0, sets, pairs, summary=True).means() == (0.5, 0.375)
+
+
+def test_a_subword_models_similarity_over_every_pair_uses_its_unseen_words_vectors():
+    """spearman_all: the cosines of every pair, a word outside the vocabulary given its vector from its n-grams,
+    against the human scores; the known pairs' Spearman beside it."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    words = ["alpha", "bravo", "charlie", "echo"]
+    vectors = rng.normal(size=(4, 6))
+    unseen = {"delta": rng.normal(size=6), "foxtrot": rng.normal(size=6)}
+    pairs = [("ALPHA", "BRAVO", 9.0), ("ALPHA", "DELTA", 1.0), ("CHARLIE", "DELTA", 5.0), ("BRAVO", "CHARLIE", 3.0),
+             ("ECHO", "FOXTROT", 7.0), ("CHARLIE", "ECHO", 2.0)]  # read_pairs uppercases, as gensim matches
+    got = evaluate.similarity(evaluate.Vectors(words, vectors, unseen=unseen.__getitem__), pairs)
+    vector = {**dict(zip(words, vectors, strict=True)), **unseen}
+    unit = {w.upper(): v / np.linalg.norm(v) for w, v in vector.items()}
+    cosine = [unit[a] @ unit[b] for a, b, _ in pairs]
+    assert got.spearman_all == pytest.approx(stats.spearmanr([s for *_, s in pairs], cosine)[0])
+    known = [i for i, (a, b, _) in enumerate(pairs) if a.lower() in words and b.lower() in words]
+    assert (got.pairs, got.skipped) == (3, 3)
+    assert got.spearman == pytest.approx(stats.spearmanr([pairs[i][2] for i in known], [cosine[i] for i in known])[0])
+    assert evaluate.similarity(evaluate.Vectors(words, vectors), pairs).spearman_all is None
