@@ -50,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -237,29 +238,41 @@ def pword2vec_binary(args: argparse.Namespace) -> Path:
     built = BENCH_CACHE / "pWord2Vec-openblas"
     if built.exists():
         return built
-    source = Path(args.pword2vec_src) if args.pword2vec_src else BENCH_CACHE / "pWord2Vec.git"
-    if not source.exists():
-        cloned = subprocess.run(["git", "clone", "--quiet", "--bare", PWORD2VEC_GIT, str(source)],
-                                capture_output=True, text=True)
-        if cloned.returncode != 0:
-            raise RuntimeError(f"cannot clone {PWORD2VEC_GIT} ({cloned.stderr.strip()[-200:]}); "
-                               f"give --pword2vec-src or --pword2vec")
-    text = subprocess.run(["git", "-C", str(source), "show", "HEAD:pWord2Vec.cpp"], capture_output=True,
-                          text=True, check=True).stdout
+    text = source_file(args.pword2vec_src, PWORD2VEC_GIT, BENCH_CACHE / "pWord2Vec.git", "pWord2Vec.cpp",
+                       "--pword2vec-src or --pword2vec")
     text = text.replace('#include "mkl.h"', "#include <cblas.h>\n#include <cstdio>\n#include <cstdlib>\n"
                         "#include <xmmintrin.h>\nextern \"C\" void openblas_set_num_threads(int);\n"
                         "#define mkl_set_num_threads openblas_set_num_threads")
+    return build(built, "pWord2Vec.cpp", text, lambda src, out: [
+        os.environ.get("CXX", "g++"), "-std=c++11", "-fopenmp", "-O3", "-march=native", "-DUSE_MKL", "-o", str(out),
+        str(src), "-lopenblas"], "; apt-get install libopenblas-dev")
+
+
+def source_file(source: str | None, url: str, clone: Path, name: str, give: str) -> str:
+    """The text of ``name`` in a git repository: ``source`` (a clone), else ``clone``, cloned from ``url``
+    first when absent; a RuntimeError saying why (and to ``give`` these options) when it cannot be."""
+    repository = Path(source) if source else clone
+    if not repository.exists():
+        cloned = subprocess.run(["git", "clone", "--quiet", "--bare", url, str(repository)], capture_output=True,
+                                text=True)
+        if cloned.returncode != 0:
+            raise RuntimeError(f"cannot clone {url} ({cloned.stderr.strip()[-200:]}); give {give}")
+    return subprocess.run(["git", "-C", str(repository), "show", f"HEAD:{name}"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def build(built: Path, name: str, text: str, command: Callable[[Path, Path], list[str]], advice: str = "") -> Path:
+    """``built``, compiled by ``command(source, output)`` from ``text`` saved as ``name``, in a directory beside
+    it and then moved into place whole; a RuntimeError with the compiler's last line and ``advice``."""
     BENCH_CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=BENCH_CACHE) as tmp:
-        cpp = Path(tmp) / "pWord2Vec.cpp"
-        cpp.write_text(text)
-        done = subprocess.run([os.environ.get("CXX", "g++"), "-std=c++11", "-fopenmp", "-O3", "-march=native",
-                               "-DUSE_MKL", "-o", str(Path(tmp) / "pWord2Vec"), str(cpp), "-lopenblas"],
-                              capture_output=True, text=True)
+        source, output = Path(tmp) / name, Path(tmp) / built.name
+        source.write_text(text)
+        done = subprocess.run(command(source, output), capture_output=True, text=True)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise RuntimeError(f"building pWord2Vec failed ({last}); apt-get install libopenblas-dev")
-        os.replace(Path(tmp) / "pWord2Vec", built)
+            raise RuntimeError(f"building {Path(name).stem} failed ({last}){advice}")
+        os.replace(output, built)
     return built
 
 
@@ -336,35 +349,16 @@ def run_pword2vec(args: argparse.Namespace, tmp: Path) -> dict:
     return {"wall_s": wall, "peak_mb": peak, "note": note, **score(kv.index_to_key, kv.vectors)}
 
 
-def source_file(source: str | None, url: str, clone: Path, name: str) -> str:
-    """The text of ``name`` in a git repository: ``source`` (a clone), else ``clone``, cloned from ``url``
-    first when absent; a RuntimeError saying why when it cannot be."""
-    repository = Path(source) if source else clone
-    if not repository.exists():
-        cloned = subprocess.run(["git", "clone", "--quiet", "--bare", url, str(repository)], capture_output=True,
-                                text=True)
-        if cloned.returncode != 0:
-            raise RuntimeError(f"cannot clone {url} ({cloned.stderr.strip()[-200:]})")
-    return subprocess.run(["git", "-C", str(repository), "show", f"HEAD:{name}"], capture_output=True, text=True,
-                          check=True).stdout
-
-
 def word2vec_binary(args: argparse.Namespace) -> Path:
     """word2vec.c built as its makefile builds it; a RuntimeError saying why when it cannot be."""
     built = BENCH_CACHE / "word2vec"
     if built.exists():
         return built
-    text = source_file(args.word2vec_src, WORD2VEC_GIT, BENCH_CACHE / "word2vec.git", "word2vec.c")
-    BENCH_CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=BENCH_CACHE) as tmp:
-        (Path(tmp) / "word2vec.c").write_text(text)
-        done = subprocess.run([os.environ.get("CC", "gcc"), str(Path(tmp) / "word2vec.c"), "-o",
-                               str(Path(tmp) / "word2vec"), "-lm", "-pthread", "-O3", "-march=native", "-Wall",
-                               "-funroll-loops", "-Wno-unused-result"], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"building word2vec.c failed ({(done.stderr.strip().splitlines() or ['?'])[-1]})")
-        os.replace(Path(tmp) / "word2vec", built)
-    return built
+    text = source_file(args.word2vec_src, WORD2VEC_GIT, BENCH_CACHE / "word2vec.git", "word2vec.c",
+                       "--word2vec-src")
+    return build(built, "word2vec.c", text, lambda src, out: [
+        os.environ.get("CC", "gcc"), str(src), "-o", str(out), "-lm", "-pthread", "-O3", "-march=native", "-Wall",
+        "-funroll-loops", "-Wno-unused-result"])
 
 
 def run_word2vec(args: argparse.Namespace, tmp: Path) -> dict:
