@@ -58,7 +58,7 @@ def isa() -> str:
     except OSError:
         flags = []
     first = next(t for t in _targets() if t == "default" or t in flags)
-    return {"avx512f": "avx512", "avx2": "avx2", "default": "baseline"}[first]
+    return next(name for name, targets in ISAS.items() if targets[0] == first)
 
 
 def _command(output: Path) -> list[str]:
