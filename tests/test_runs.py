@@ -77,16 +77,21 @@ def test_a_run_directory_is_never_written_twice(tmp_path, planted):
     assert (tmp_path / "exp" / runs.CONFIG).read_bytes() == config_before
 
 
+def saved(directory: Path, *steps: int) -> None:
+    """Checkpoints of these steps as a CheckpointManager leaves them for the readers of their names: each one's
+    index, and the state file naming the last one as the newest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for step in steps:
+        (directory / f"ckpt-{step}.index").write_text("")
+    (directory / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{steps[-1]}"\n')
+
+
 def test_a_checkpoint_is_found_by_step_name_path_or_best_and_the_error_lists_those_kept(tmp_path):
     run_dir = tmp_path / "run"
     kept = runs.checkpoint_dir(run_dir)
-    runs.best_checkpoint_dir(run_dir).mkdir(parents=True)
+    saved(kept, 20, 9, 100)
+    saved(runs.best_checkpoint_dir(run_dir), 40)
     (run_dir / runs.CONFIG).write_text("{}\n")
-    for step in (20, 100, 9):
-        (kept / f"ckpt-{step}.index").write_text("")
-    (runs.best_checkpoint_dir(run_dir) / "ckpt-40.index").write_text("")
-    (kept / "checkpoint").write_text('model_checkpoint_path: "ckpt-100"\n')
-    (runs.best_checkpoint_dir(run_dir) / "checkpoint").write_text('model_checkpoint_path: "ckpt-40"\n')
     assert runs.checkpoint_path(run_dir) == str(kept / "ckpt-100")
     assert runs.checkpoint_path(run_dir, "best") == str(runs.best_checkpoint_dir(run_dir) / "ckpt-40")
     assert runs.checkpoint_path(run_dir, "20") == runs.checkpoint_path(run_dir, "ckpt-20") == str(kept / "ckpt-20")
@@ -105,9 +110,7 @@ def test_a_checkpoint_is_found_by_step_name_path_or_best_and_the_error_lists_tho
 def test_resume_starts_from_the_newest_checkpoints_step_or_0(tmp_path):
     run_dir = tmp_path / "run"
     assert runs.resume_step(run_dir) == 0
-    runs.checkpoint_dir(run_dir).mkdir(parents=True)
-    (runs.checkpoint_dir(run_dir) / "ckpt-300.index").write_text("")
-    (runs.checkpoint_dir(run_dir) / "checkpoint").write_text('model_checkpoint_path: "ckpt-300"\n')
+    saved(runs.checkpoint_dir(run_dir), 300)
     assert runs.resume_step(run_dir) == 300
     assert runs.checkpoint_step("/x/ckpt-12") == 12 and runs.checkpoint_step("/x/best", 7) == 7
     assert runs.checkpoint_step("/x/ckpt-12.tmp") is None
